@@ -1,0 +1,45 @@
+# natoqa: what a newcomer does. Every target sets up .venv first if needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+QUESTION ?= How many troops is the U.S. sending to Poland?
+
+.PHONY: run test lint format bench bench-quick bench-speed fuzz screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: ask the seed article a sample question
+run: $(STAMP)
+	$(BIN)/natoqa ask "$(QUESTION)"
+
+## test: the whole test suite, then the seed questions as a CI gate
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/natoqa check seeds/questions.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: answer quality on SQuAD and the seed questions (full run)
+bench: $(STAMP)
+	$(BIN)/python bench/quality.py --full
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/quality.py
+
+## bench-speed: start-up, batch throughput and scale
+bench-speed: $(STAMP)
+	$(BIN)/python bench/speed.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

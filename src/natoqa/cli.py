@@ -1,0 +1,265 @@
+"""The natoqa command line: parse options, call the library, render.
+
+Errors from the library arrive as NatoqaError and are turned into one line
+on stderr and an exit code here, in `NatoqaGroup.main`, and nowhere else.
+
+Exit codes: 0 every question answered (or the command succeeded), 1 at least
+one question had no answer (for `check`: the pass rate is below the
+minimum), 2 bad usage or bad input, 3 the corpus could not be loaded,
+130 interrupted (Ctrl-C), 141 the reader of stdout went away (a closed pipe).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+from natoqa import __version__
+from natoqa.errors import NatoqaError, UsageError
+
+EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_CORPUS = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  every question answered
+  1  at least one question had no answer
+  2  bad usage or bad input
+  3  the corpus could not be loaded
+  130 interrupted (Ctrl-C)
+"""
+
+
+def _fail(message: str) -> None:
+    """One line on stderr: the only form an error takes."""
+    message = " ".join(str(message).split())
+    try:
+        sys.stderr.write(f"natoqa: error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class NatoqaGroup(click.Group):
+    """The top-level group; it owns the translation of errors to exit codes."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name or "natoqa", complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else EXIT_OK
+        except NatoqaError as exc:
+            _fail(str(exc))
+            code = exc.exit_code
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(exc.format_message() + hint)
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            _fail("interrupted")
+            code = EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader (say `head -1`) has what it wanted. Point stdout at
+            # /dev/null so the interpreter's final flush raises nothing.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            code = EXIT_PIPE
+        except OSError as exc:
+            # A full disk or a closed stdout: say so in one line.
+            _fail(f"cannot write output: {exc.strerror or exc}")
+            code = EXIT_USAGE
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def corpus_option(f):
+    """--corpus, shared by every command (and NATOQA_CORPUS)."""
+    return click.option(
+        "--corpus",
+        "corpus",
+        envvar="NATOQA_CORPUS",
+        metavar="PATH",
+        help="Corpus folder (with INDEX.md) or a single text file. Default: the bundled seed article. Env: NATOQA_CORPUS.",
+    )(f)
+
+
+def cache_option(f):
+    return click.option(
+        "--no-cache", is_flag=True, help="Build the index in memory; neither read nor write the on-disk cache."
+    )(f)
+
+
+def output_options(f):
+    """Output format options shared by the commands that print results."""
+    decorators = [
+        click.option("--json", "as_json", is_flag=True, help="Print JSON (one object; an array for several questions)."),
+        click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only 'path:line:col: quote' lines, grep style."),
+        click.option("--no-color", is_flag=True, help="No colour or styles (also when NO_COLOR is set or stdout is not a terminal)."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        chosen = [name for name in ("as_json", "as_jsonl", "quiet") if kwargs.get(name)]
+        if len(chosen) > 1:
+            flags = {"as_json": "--json", "as_jsonl": "--jsonl", "quiet": "--quiet"}
+            raise click.UsageError(f"{' and '.join(flags[c] for c in chosen)} cannot be combined")
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(corpus: str | None):
+    from natoqa.corpus import load_corpus
+
+    loaded = load_corpus(corpus)
+    for warning in loaded.warnings:
+        click.echo(f"natoqa: warning: {warning}", err=True)
+    return loaded
+
+
+def _index(corpus, no_cache: bool):
+    from natoqa.store import load_index
+
+    return load_index(corpus, use_cache=not no_cache)
+
+
+@click.group(
+    cls=NatoqaGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+)
+@click.version_option(__version__, "-V", "--version", prog_name="natoqa")
+@click.pass_context
+def cli(ctx):
+    """Answer questions from documents, and quote the line that proves it.
+
+    \b
+    Examples:
+      natoqa ask "How many troops is the U.S. sending to Poland?"
+      natoqa ask --corpus ~/notes "Who approved the budget?" --json
+      natoqa show seeds/nato-bolsters-eastern-flank.txt:13
+      natoqa check seeds/questions.yaml
+
+    Run 'natoqa COMMAND --help' for each command's options.
+    """
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            return ctx.invoke(ask)
+        click.echo(ctx.get_help())
+        return EXIT_OK
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("question", nargs=-1)
+@click.option("-k", "--top", type=click.IntRange(1, 100), default=1, show_default=True, help="How many answers to show.")
+@click.option("--explain", is_flag=True, help="Show why each passage and sentence were chosen.")
+@output_options
+@corpus_option
+@cache_option
+def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_cache):
+    """Answer QUESTION from the corpus with a verbatim, cited quote.
+
+    QUESTION may be several words (no quotes needed). Give '-' to read one
+    question per line from stdin and answer each in order.
+
+    \b
+    Examples:
+      natoqa ask How many troops is the U.S. sending to Poland
+      natoqa ask -k 3 "What does Putin want?"
+      printf 'Who is Jens Stoltenberg?\\nWhat is NATO?\\n' | natoqa ask - --jsonl
+      natoqa ask "Who leads NATO?" --json | jq -r '.answers[0].quote.text'
+    """
+    from natoqa.session import Session
+
+    words = " ".join(question)
+    session = Session(_index(_load(corpus), no_cache), top=top, explain=explain)
+    fmt = "json" if as_json else "jsonl" if as_jsonl else "quiet" if quiet else "human"
+    if words == "-" or (not question and not sys.stdin.isatty()):
+        if sys.stdin.isatty():
+            click.echo("natoqa: reading questions from the terminal, one a line; end with Ctrl-D.", err=True)
+        return session.batch(sys.stdin.buffer, fmt, no_color)
+    if not question:
+        if sys.stdout.isatty() and fmt == "human":
+            from natoqa.interactive import repl
+
+            return repl(session, no_color)
+        raise UsageError("no question given (give one as an argument, or '-' to read them from stdin)")
+    return session.single(words, fmt, no_color)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@corpus_option
+def docs(as_json, corpus):
+    """List the corpus documents with their passage counts.
+
+    \b
+    Examples:
+      natoqa docs
+      natoqa docs --corpus ../shared/bench/squad-dev/corpus --json | jq length
+    """
+    loaded = _load(corpus)
+    rows = [
+        {
+            "document": d.id,
+            "title": d.title,
+            "path": d.path,
+            "passages": len(d.passages),
+            "lines": len(d.lines),
+        }
+        for d in loaded.documents
+    ]
+    if as_json:
+        from natoqa.render import to_json
+
+        click.echo(to_json(rows))
+        return EXIT_OK
+    width = max(len(str(r["passages"])) for r in rows)
+    for r in rows:
+        click.echo(f"{r['passages']:>{width}}  {r['path']}  {r['title']}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("reference")
+@corpus_option
+def show(reference, corpus):
+    """Print the passage at REFERENCE (PATH:LINE or PATH:LINE:COL) with line numbers.
+
+    PATH is a document path as natoqa prints it, or a document id; the
+    referenced line is marked with '>'.
+
+    \b
+    Examples:
+      natoqa show seeds/nato-bolsters-eastern-flank.txt:13
+      natoqa show nato-bolsters-eastern-flank:13:1
+    """
+    from natoqa.lookup import find_reference
+
+    doc, line = find_reference(reference, corpus)
+    passage = doc.passage_at(line)
+    if passage is None:
+        raise UsageError(f"{reference}: line {line} of {doc.path} is blank; no passage there")
+    width = len(str(passage.end_line))
+    click.echo(f"{doc.path}:{passage.start_line}-{passage.end_line}  {doc.title}")
+    for i, text in enumerate(passage.text.split("\n")):
+        number = passage.start_line + i
+        mark = ">" if number == line else " "
+        click.echo(f"{mark}{number:>{width}} │ {text}")
+    return EXIT_OK
+
+
+def main():
+    cli.main(prog_name="natoqa")

@@ -1,0 +1,299 @@
+"""Reading a corpus: INDEX.md, the documents it lists, and their passages.
+
+This is the only module that opens corpus files. It reads them and never
+writes. A corpus is a folder with an INDEX.md whose list items link the
+documents, or a single text file. A passage is a block of non-blank lines;
+it keeps its document, its first and last line (1-based) and its exact text,
+so every answer can be traced back to the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from natoqa.errors import CorpusError
+
+INDEX_NAME = "INDEX.md"
+
+# A clear limit instead of an unbounded read: the whole document is held in
+# memory as lines, and a 50 MB text file is already a small library's worth.
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+# Line breaks as editors count them. str.splitlines() would also break at
+# form feeds, U+2028 and others, and line numbers would drift from the
+# editor's.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(.*)$")
+_LINK = re.compile(r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A block of non-blank lines of one document, with its exact text."""
+
+    index: int  # position in Corpus.passages
+    document: str  # document id
+    title: str
+    path: str  # the document path as the user would open it
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    text: str  # the lines joined by "\n", line ends normalized
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    path: str  # as the user would open it (relative if the corpus was named so)
+    lines: tuple[str, ...] = field(repr=False)
+    passages: tuple[Passage, ...] = field(repr=False)
+    sha256: str = ""
+
+    def text_at(self, start_line: int, start_col: int, end_line: int, end_col: int) -> str:
+        """The document's text between two 1-based positions, end inclusive."""
+        if start_line == end_line:
+            return self.lines[start_line - 1][start_col - 1 : end_col]
+        parts = [self.lines[start_line - 1][start_col - 1 :]]
+        parts.extend(self.lines[start_line : end_line - 1])
+        parts.append(self.lines[end_line - 1][:end_col])
+        return "\n".join(parts)
+
+    def passage_at(self, line: int) -> Passage | None:
+        """The passage holding a 1-based line, or None for a blank line."""
+        for passage in self.passages:
+            if passage.start_line <= line <= passage.end_line:
+                return passage
+        return None
+
+
+@dataclass(frozen=True)
+class Corpus:
+    root: str  # the folder or file, as named
+    title: str
+    description: str
+    documents: tuple[Document, ...]
+    passages: tuple[Passage, ...] = field(repr=False)
+    warnings: tuple[str, ...] = ()
+
+    def document(self, doc_id: str) -> Document | None:
+        for doc in self.documents:
+            if doc.id == doc_id:
+                return doc
+        return None
+
+    def fingerprint(self) -> str:
+        """A digest of every document's content, id and title."""
+        digest = hashlib.sha256()
+        for doc in self.documents:
+            digest.update(f"{doc.id}\0{doc.title}\0{doc.sha256}\0".encode())
+        return digest.hexdigest()
+
+
+def bundled_corpus() -> Path:
+    """The seed corpus: packaged inside natoqa, or the checkout's seeds/."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "seeds"
+    if (packaged / INDEX_NAME).is_file():
+        return packaged
+    return here.parent.parent / "seeds"
+
+
+def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
+    """Load a corpus folder (with INDEX.md) or a single text file.
+
+    With no location, the bundled seed corpus. Paths on the returned
+    records keep the form the location was given in: relative stays relative.
+    """
+    if location is None or str(location) == "":
+        named = str(bundled_corpus())
+    else:
+        named = os.fspath(location)
+    path = Path(named)
+    if not path.exists():
+        raise CorpusError(f"corpus not found: {named}")
+    if path.is_file():
+        doc = _read_document(path, named, path.stem, path.stem, 0)
+        return _corpus(named, path.stem, "", [doc])
+    index_path = path / INDEX_NAME
+    if not index_path.is_file():
+        raise CorpusError(f"{named}: not a corpus folder (no {INDEX_NAME})")
+    index_text = _decode(_read_bytes(index_path, _join(named, INDEX_NAME)), _join(named, INDEX_NAME))
+    meta, entries = parse_index(index_text, _join(named, INDEX_NAME))
+    if not entries:
+        raise CorpusError(
+            f"{_join(named, INDEX_NAME)}: lists no documents "
+            "(expected list items such as '- [Title](file.txt)')"
+        )
+    root_real = os.path.realpath(path)
+    documents = []
+    seen: dict[str, int] = {}
+    first_passage = 0
+    for line_no, title, target in entries:
+        where = f"{_join(named, INDEX_NAME)}:{line_no}"
+        if os.path.isabs(target) or target.startswith(("/", "\\")):
+            raise CorpusError(f"{where}: link {target!r} is an absolute path; links must stay inside the corpus folder")
+        real = os.path.realpath(os.path.join(root_real, target))
+        if os.path.commonpath([root_real, real]) != root_real:
+            raise CorpusError(f"{where}: link {target!r} leads outside the corpus folder")
+        doc_id = Path(target).stem
+        if doc_id in seen:
+            raise CorpusError(
+                f"{where}: duplicate document id {doc_id!r} (also on line {seen[doc_id]}); file names must be unique"
+            )
+        seen[doc_id] = line_no
+        display = _join(named, target)
+        if not os.path.isfile(real):
+            raise CorpusError(f"{where}: linked document not found: {display}")
+        doc = _read_document(Path(real), display, doc_id, title or doc_id, first_passage)
+        first_passage += len(doc.passages)
+        documents.append(doc)
+    title = str(meta.get("title") or _first_heading(index_text) or path.resolve().name)
+    return _corpus(named, title, str(meta.get("description") or ""), documents)
+
+
+def _corpus(named: str, title: str, description: str, documents: list[Document]) -> Corpus:
+    passages = tuple(p for doc in documents for p in doc.passages)
+    if not passages:
+        raise CorpusError(f"{named}: the corpus has no text (every document is empty)")
+    warnings = tuple(f"{doc.path}: document is empty" for doc in documents if not doc.passages)
+    return Corpus(named, title, description, tuple(documents), passages, warnings)
+
+
+def _join(named: str, target: str) -> str:
+    return os.path.normpath(os.path.join(named, target))
+
+
+def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]]:
+    """Front matter and (line, title, target) of each document link."""
+    lines = _LINE_BREAK.split(text)
+    meta: dict = {}
+    body_start = 0
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() in ("---", "..."):
+                meta = _front_matter("\n".join(lines[1:i]), where)
+                body_start = i + 1
+                break
+        else:
+            raise CorpusError(f"{where}:1: front matter has no closing '---' line")
+    entries = []
+    in_fence = False
+    for i in range(body_start, len(lines)):
+        line = lines[i]
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        item = _LIST_ITEM.match(line)
+        if not item:
+            continue
+        for link in _LINK.finditer(item.group(1)):
+            target = link.group(2).strip()
+            if target.startswith("<") and target.endswith(">"):
+                target = target[1:-1].strip()
+            if not target or target.startswith("#") or _SCHEME.match(target):
+                continue  # a web link or an anchor: not a document of the corpus
+            target = unquote(target.split("#", 1)[0])
+            title = re.sub(r"\\(.)", r"\1", link.group(1)).strip()
+            entries.append((i + 1, title, target))
+            break  # one document per list item
+    return meta, entries
+
+
+def _front_matter(raw: str, where: str) -> dict:
+    import yaml  # only corpora with front matter pay for yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CorpusError(f"{where}{line}: malformed front matter: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CorpusError(f"{where}: front matter must be a mapping of keys to values")
+    return data
+
+
+def _first_heading(text: str) -> str:
+    for line in _LINE_BREAK.split(text):
+        if line.startswith("# "):
+            return line[2:].strip()
+    return ""
+
+
+def _read_bytes(path: Path, display: str) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise CorpusError(
+                f"{display}: {size:,} bytes is over natoqa's limit of {MAX_DOCUMENT_BYTES:,} bytes a document; split it"
+            )
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise CorpusError(f"{display}: is a folder, not a text file") from None
+    except OSError as exc:
+        raise CorpusError(f"{display}: cannot read: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes, display: str) -> str:
+    if b"\0" in data:
+        offset = data.index(b"\0")
+        raise CorpusError(f"{display}: binary file (NUL byte at offset {offset}), not UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{display}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    # A byte order mark is an encoding artefact, not text: columns count from
+    # the first real character.
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _read_document(path: Path, display: str, doc_id: str, title: str, first_index: int) -> Document:
+    data = _read_bytes(path, display)
+    text = _decode(data, display)
+    lines = tuple(_LINE_BREAK.split(text))
+    return Document(
+        id=doc_id,
+        title=title,
+        path=display,
+        lines=lines,
+        passages=tuple(split_passages(lines, doc_id, title, display, first_index)),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def split_passages(lines, doc_id: str, title: str, display: str, first_index: int = 0) -> list[Passage]:
+    """Blocks of non-blank lines; a line of only white space is blank."""
+    passages = []
+    start = None
+    for i, line in enumerate([*lines, ""]):
+        blank = not line.strip()
+        if not blank and start is None:
+            start = i
+        elif blank and start is not None:
+            passages.append(
+                Passage(
+                    index=first_index + len(passages),
+                    document=doc_id,
+                    title=title,
+                    path=display,
+                    start_line=start + 1,
+                    end_line=i,
+                    text="\n".join(lines[start:i]),
+                )
+            )
+            start = None
+    return passages

@@ -1,0 +1,31 @@
+"""natoqa's exceptions. The CLI turns each into one line on stderr and an exit code.
+
+Library code raises these and never exits; the mapping to exit codes lives
+in one place, `natoqa.cli`, through the `exit_code` attribute.
+"""
+
+from __future__ import annotations
+
+
+class NatoqaError(Exception):
+    """Base class: a problem natoqa can explain in one line."""
+
+    exit_code = 2
+
+
+class UsageError(NatoqaError):
+    """Bad input from the user: a question, an option value, a reference."""
+
+    exit_code = 2
+
+
+class CheckFileError(NatoqaError):
+    """A questions file for `natoqa check` that is not valid."""
+
+    exit_code = 2
+
+
+class CorpusError(NatoqaError):
+    """The corpus cannot be loaded: missing, malformed, unreadable."""
+
+    exit_code = 3

@@ -1,0 +1,134 @@
+"""Answering questions in one process and writing each result in a chosen format.
+
+A Session holds a loaded index and the answer options; `ask`, the batch
+mode and the interactive prompt all go through it, so the three cannot
+drift apart in what they answer or how they print it.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+
+from natoqa.answer import Result, ask
+from natoqa.errors import UsageError
+from natoqa.index import Index
+
+# A question longer than this is almost surely not a question (a pasted
+# file, a runaway pipe); refusing it keeps the time per question bounded.
+MAX_QUESTION_CHARS = 2_000
+
+EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE = 0, 1, 2
+
+
+def validate_question(question: str) -> str:
+    """The question with surrounding white space removed, or UsageError."""
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}"
+        )
+    for col, char in enumerate(question, 1):
+        if char != "\t" and unicodedata.category(char) in ("Cc", "Cs"):
+            name = "NUL" if char == "\0" else f"U+{ord(char):04X}"
+            raise UsageError(f"the question holds a control character ({name}) at column {col}")
+    return question.strip()
+
+
+class Session:
+    def __init__(self, index: Index, top: int = 1, explain: bool = False):
+        self.index = index
+        self.top = top
+        self.explain = explain
+
+    def answer(self, question: str) -> Result:
+        return ask(self.index, validate_question(question), self.top, explain=self.explain)
+
+    def single(self, question: str, fmt: str, no_color: bool = False) -> int:
+        result = self.answer(question)
+        writer = Writer(fmt, no_color)
+        writer.result(result)
+        writer.close()
+        return EXIT_OK if result.answered else EXIT_NO_ANSWER
+
+    def batch(self, stream, fmt: str, no_color: bool = False) -> int:
+        """Answer one question per line of a binary stream, in order.
+
+        A line that cannot be a question (invalid UTF-8, control characters)
+        gets an error record and the run goes on; the exit code is then 2.
+        Blank lines are skipped.
+        """
+        writer = Writer(fmt, no_color, batch=True)
+        code = EXIT_OK
+        for number, raw in enumerate(stream, 1):
+            raw = raw.rstrip(b"\n").rstrip(b"\r")
+            try:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise UsageError(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+                if not line.strip():
+                    continue
+                result = self.answer(line)
+            except UsageError as exc:
+                writer.error(number, str(exc), raw.decode("utf-8", "replace"))
+                code = EXIT_USAGE
+                continue
+            writer.result(result)
+            if not result.answered and code == EXIT_OK:
+                code = EXIT_NO_ANSWER
+        writer.close()
+        return code
+
+
+class Writer:
+    """Writes results to stdout in one format; errors for bad lines to stderr too."""
+
+    def __init__(self, fmt: str, no_color: bool = False, batch: bool = False):
+        self.fmt = fmt
+        self.batch = batch  # --json then prints an array, even of one
+        self.no_color = no_color
+        self.pending: list[dict] = []
+        self._console = None
+        self.out = sys.stdout
+
+    @property
+    def console(self):
+        if self._console is None:
+            from natoqa.render import make_console
+
+            self._console = make_console(self.no_color)
+        return self._console
+
+    def result(self, result: Result) -> None:
+        from natoqa import render
+
+        if self.fmt == "jsonl":
+            self.out.write(render.to_json(render.result_dict(result)) + "\n")
+        elif self.fmt == "json":
+            self.pending.append(render.result_dict(result))
+        elif self.fmt == "quiet":
+            for line in render.quiet_lines(result):
+                self.out.write(line + "\n")
+        else:
+            render.print_human(self.console, result, explain=result_has_explain(result))
+
+    def error(self, line: int, message: str, text: str) -> None:
+        from natoqa import render
+
+        sys.stderr.write(f"natoqa: error: stdin line {line}: {message}\n")
+        if self.fmt == "jsonl":
+            self.out.write(render.to_json({"question": text, "line": line, "error": message}) + "\n")
+        elif self.fmt == "json":
+            self.pending.append({"question": text, "line": line, "error": message})
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            from natoqa import render
+
+            data = self.pending[0] if len(self.pending) == 1 and not self.batch else self.pending
+            self.out.write(render.to_json(data, indent=2) + "\n")
+        self.out.flush()
+
+
+def result_has_explain(result: Result) -> bool:
+    return any(getattr(a, "explain", None) is not None for a in result.answers)

@@ -1,0 +1,122 @@
+"""Text analysis: normalization, tokens, stems, stopwords and sentence spans.
+
+Everything here is pure computation on strings; nothing reads the corpus.
+The same analysis runs over passages at index time and over questions at
+query time, so a question's terms meet the passage terms on equal footing.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from natoqa import _nltk
+
+# Typographic quotes, apostrophes and dashes are folded to ASCII so that
+# "It's" typed in a terminal matches "It’s" set by a newspaper's CMS.
+# Every replacement is one character for one character: offsets computed
+# on normalized text are valid on the original text too.
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u02bc": "'",
+        "\u00b4": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+    }
+)
+
+# A token is a run of word characters, possibly joined by inner apostrophes,
+# periods or commas ("it's", "U.S.", "5,000", "3.5"). Inner punctuation is
+# kept so that "U.S." does not collapse into the stopword "us".
+_TOKEN = re.compile(r"\w+(?:['.,]\w+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+STEM_CACHE_SIZE = 200_000
+
+
+def fold(text: str) -> str:
+    """Fold typographic punctuation to ASCII, character for character."""
+    return text.translate(_FOLD)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """The shipped English stopword list (one word a line, '#' comments)."""
+    raw = resources.files("natoqa").joinpath("stopwords.txt").read_text("utf-8")
+    words = set()
+    for line in raw.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            words.add(line)
+    return frozenset(words)
+
+
+def normalize_token(raw: str) -> str:
+    """Lower-case a raw token and strip the possessive; '5,000' -> '5000'."""
+    word = raw.lower()
+    if _NUMBER.fullmatch(word):
+        # Thousands separators carry no meaning for matching; a decimal point
+        # does, but "5,000" and "5000" must meet.
+        return word.replace(",", "")
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word.rstrip(".,'")
+
+
+@lru_cache(maxsize=STEM_CACHE_SIZE)
+def stem(word: str) -> str:
+    """Snowball (Porter2) stem of a lower-cased word."""
+    return _nltk.stemmer().stem(word)
+
+
+def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
+    """(normalized word, start, end) for every token, stopwords included."""
+    out = []
+    for match in _TOKEN.finditer(fold(text)):
+        word = normalize_token(match.group())
+        if word:
+            out.append((word, match.start(), match.end()))
+    return out
+
+
+def terms_with_spans(text: str) -> list[tuple[str, int, int]]:
+    """(stemmed term, start, end) for every content token (no stopwords)."""
+    stop = stopwords()
+    return [
+        (stem(word), start, end)
+        for word, start, end in tokens_with_spans(text)
+        if word not in stop
+    ]
+
+
+def terms(text: str) -> list[str]:
+    """The stemmed content terms of a text, in order, repeats kept."""
+    return [term for term, _, _ in terms_with_spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of each sentence of a passage.
+
+    Punkt runs with a fixed list of abbreviations instead of a trained model,
+    so nothing needs downloading and "U.S." or "Gen." never ends a sentence.
+    Line breaks are ordinary white space to it: hard-wrapped prose keeps its
+    sentences whole.
+    """
+    return list(_nltk.sentence_splitter().span_tokenize(text))
