@@ -264,7 +264,7 @@ def _decode(data: bytes, display: str) -> str:
 def _read_document(path: Path, display: str, doc_id: str, title: str, first_index: int) -> Document:
     data = _read_bytes(path, display)
     text = _decode(data, display)
-    lines = tuple(_LINE_BREAK.split(text))
+    lines = split_lines(text)
     return Document(
         id=doc_id,
         title=title,
@@ -273,6 +273,15 @@ def _read_document(path: Path, display: str, doc_id: str, title: str, first_inde
         passages=tuple(split_passages(lines, doc_id, title, display, first_index)),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """The lines of a text as an editor numbers them; a final line break ends
+    the last line rather than starting an empty one."""
+    lines = _LINE_BREAK.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return tuple(lines)
 
 
 def split_passages(lines, doc_id: str, title: str, display: str, first_index: int = 0) -> list[Passage]:

@@ -48,7 +48,14 @@ class Hit:
 
 
 class Index:
-    """BM25 statistics, postings and sentence analysis for one corpus."""
+    """BM25 statistics, postings and sentence analysis for one corpus.
+
+    Everything computed from the corpus text lives in the attributes named
+    in STATE, as plain data (lists, dicts, strings, numbers), so the cache
+    (natoqa.store) can save and restore an index without re-analysing text.
+    """
+
+    STATE = ("k1", "b", "passage_terms", "sentences", "n_passages", "avgdl", "idf", "doc_len", "postings", "unseen_idf")
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B):
         self.corpus = corpus

@@ -1,0 +1,184 @@
+"""The CLI as a person and a script use it: exact output and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from natoqa.cli import cli
+
+Q = "How many troops is the U.S. sending to Poland?"
+
+
+def invoke(runner, args, **kwargs):
+    return runner.invoke(cli, args, catch_exceptions=False, **kwargs)
+
+
+def test_ask_json_shape(runner):
+    result = invoke(runner, ["ask", Q, "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["question"] == Q
+    assert data["answered"] is True
+    [answer] = data["answers"]
+    assert answer["rank"] == 1
+    assert answer["document"] == "nato-bolsters-eastern-flank"
+    assert answer["title"] == "Doubting Russian exit, NATO looks to bolster its defenses"
+    assert answer["path"].endswith("seeds/nato-bolsters-eastern-flank.txt")
+    assert answer["quote"]["start_line"] == 13
+    assert answer["quote"]["start_col"] == 1
+    assert "5,000 troops to Poland" in answer["quote"]["text"]
+    assert answer["passage"] == {
+        "text": answer["passage"]["text"],
+        "start_line": 13,
+        "end_line": 13,
+    }
+    assert isinstance(answer["score"], float) and answer["score"] > 0
+
+
+def test_ask_relative_corpus_gives_relative_paths(runner, tiny_corpus, monkeypatch):
+    monkeypatch.chdir(tiny_corpus.parent)
+    result = invoke(runner, ["ask", "--corpus", "tiny", "longest wingspan bird", "--json"])
+    data = json.loads(result.stdout)
+    assert data["answers"][0]["path"] == "tiny/birds.txt"
+    assert data["answers"][0]["quote"] == {
+        "text": "The albatross has the longest wingspan of any living bird.",
+        "start_line": 3,
+        "start_col": 1,
+        "end_line": 3,
+        "end_col": 58,
+    }
+
+
+def test_ask_absolute_corpus_gives_absolute_paths(runner, tiny_corpus):
+    result = invoke(runner, ["ask", "--corpus", str(tiny_corpus), "hammer nails", "--json"])
+    assert json.loads(result.stdout)["answers"][0]["path"] == str(tiny_corpus / "tools.txt")
+
+
+def test_corpus_from_environment(runner, tiny_corpus, monkeypatch):
+    monkeypatch.setenv("NATOQA_CORPUS", str(tiny_corpus))
+    result = invoke(runner, ["ask", "-q", "where do they swim?"])
+    assert result.exit_code == 0
+    assert result.stdout == f"{tiny_corpus / 'birds.txt'}:6:22: They swim in cold southern seas.\n"
+
+
+def test_quiet_is_grep_style(runner, tiny_corpus):
+    result = invoke(runner, ["ask", "--corpus", str(tiny_corpus), "-q", "which tool cuts wood"])
+    assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
+
+
+def test_top_k_answers_are_ranked(runner):
+    result = invoke(runner, ["ask", Q, "-k", "3", "--json"])
+    answers = json.loads(result.stdout)["answers"]
+    assert [a["rank"] for a in answers] == [1, 2, 3]
+    scores = [a["score"] for a in answers]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_jsonl_batch_from_stdin_in_order(runner):
+    questions = "Who is the U.S. Defense Secretary?\n\nWhat does Putin want NATO to do?\n"
+    result = invoke(runner, ["ask", "-", "--jsonl"], input=questions)
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in lines] == [
+        "Who is the U.S. Defense Secretary?",
+        "What does Putin want NATO to do?",
+    ]
+
+
+def test_json_batch_is_an_array(runner):
+    result = invoke(runner, ["ask", "-", "--json"], input="Who is the U.S. Defense Secretary?\n")
+    data = json.loads(result.stdout)
+    assert isinstance(data, list) and len(data) == 1
+
+
+def test_unanswerable_exits_1(runner):
+    result = invoke(runner, ["ask", "--json", "Who won the football World Cup in 2018?"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["answered"] is False and data["answers"] == []
+
+
+def test_only_stopwords_is_a_clear_no_answer(runner):
+    result = invoke(runner, ["ask", "what is it?"])
+    assert result.exit_code == 1
+    assert "no searchable words" in result.stdout
+
+
+def test_human_output_shows_quote_reference_and_passage(runner):
+    result = invoke(runner, ["ask", Q])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("“The U.S. has started to deploy 5,000 troops to Poland and Romania.")
+    assert "seeds/nato-bolsters-eastern-flank.txt:13:1" in lines[1]
+    assert "Doubting Russian exit, NATO looks to bolster its defenses" in lines[1]
+    assert "score" in lines[1]
+    assert any(line.lstrip().startswith("13 │ The U.S. has started") for line in lines)
+    assert "\x1b[" not in result.stdout  # not a terminal: no escape codes
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "x", "--json", "--jsonl"], "--json and --jsonl cannot be combined"),
+        (["ask", "x", "-k", "0"], "Invalid value for '-k' / '--top'"),
+        (["ask", "--corpus", "/nonexistent/corpus", "x"], "corpus not found: /nonexistent/corpus"),
+        (["show", "nowhere.txt:3"], "nowhere.txt: no such document in the corpus, and no such file"),
+        (["show", "nato-bolsters-eastern-flank:999"], "has 39 lines; there is no line 999"),
+        (["show", "no-line-number"], "is not a reference"),
+    ],
+)
+def test_errors_are_one_line_on_stderr(runner, args, message):
+    result = runner.invoke(cli, args)
+    assert result.exit_code in (2, 3)
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("natoqa: error: ")
+    assert message in result.stderr
+
+
+def test_missing_corpus_exits_3(runner):
+    assert runner.invoke(cli, ["ask", "--corpus", "/nonexistent", "x"]).exit_code == 3
+
+
+def test_docs_lists_documents(runner, tiny_corpus):
+    result = invoke(runner, ["docs", "--corpus", str(tiny_corpus)])
+    assert result.stdout == (
+        f"3  {tiny_corpus / 'birds.txt'}  Birds\n"
+        f"2  {tiny_corpus / 'tools.txt'}  Tools\n"
+    )
+    data = json.loads(invoke(runner, ["docs", "--corpus", str(tiny_corpus), "--json"]).stdout)
+    assert data[0] == {
+        "document": "birds",
+        "title": "Birds",
+        "path": str(tiny_corpus / "birds.txt"),
+        "passages": 3,
+        "lines": 6,
+    }
+
+
+def test_show_follows_a_citation(runner, tiny_corpus):
+    ref = f"{tiny_corpus / 'birds.txt'}:4:1"
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), ref])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{tiny_corpus / 'birds.txt'}:3-4  Birds\n"
+        " 3 │ The albatross has the longest wingspan of any living bird.\n"
+        ">4 │ It glides for hours.\n"
+    )
+
+
+def test_show_blank_line_is_an_error(runner, tiny_corpus):
+    result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), "birds:2"])
+    assert result.exit_code == 2
+    assert "is blank" in result.stderr
+
+
+def test_help_and_version(runner):
+    for command in ([], ["ask"], ["docs"], ["show"]):
+        result = invoke(runner, [*command, "-h"])
+        assert result.exit_code == 0
+        assert "Examples:" in result.stdout or command == []
+    assert "Exit codes" in invoke(runner, ["ask", "--help"]).stdout
+    assert invoke(runner, ["--version"]).stdout.startswith("natoqa, version ")
