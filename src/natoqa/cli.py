@@ -11,6 +11,7 @@ minimum), 2 bad usage or bad input, 3 the corpus could not be loaded,
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -36,6 +37,8 @@ Exit codes:
 def _fail(message: str) -> None:
     """One line on stderr: the only form an error takes."""
     message = " ".join(str(message).split())
+    if sys.stderr is None:  # started with stderr closed: nowhere to say it
+        return
     try:
         sys.stderr.write(f"natoqa: error: {message}\n")
         sys.stderr.flush()
@@ -43,13 +46,37 @@ def _fail(message: str) -> None:
         pass
 
 
+class _Interrupted(Exception):
+    """Ctrl-C, carried past click, which would print a blank line for it."""
+
+
+class _PipeClosed(Exception):
+    """The reader of stdout went away, carried past click, which would exit 1."""
+
+
 class NatoqaGroup(click.Group):
     """The top-level group; it owns the translation of errors to exit codes."""
 
+    def invoke(self, ctx):
+        # click turns these two into its own exit (code 1 for a closed pipe,
+        # a blank line before an Abort); natoqa wants 141 and 130, one line.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
+            if sys.stdout is None:
+                # Started with stdout closed (`natoqa ... >&-`): every command
+                # prints results, so fail before doing the work.
+                raise OSError(errno.EBADF, "standard output is closed")
             rv = super().main(args, prog_name or "natoqa", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
+            # Flush here, not at interpreter exit, so a full disk is reported.
+            sys.stdout.flush()
         except NatoqaError as exc:
             _fail(str(exc))
             code = exc.exit_code
@@ -60,10 +87,12 @@ class NatoqaGroup(click.Group):
         except click.ClickException as exc:
             _fail(exc.format_message())
             code = exc.exit_code
-        except (click.Abort, KeyboardInterrupt):
+        except (click.Abort, KeyboardInterrupt, _Interrupted):
+            if sys.stderr is not None and sys.stderr.isatty():
+                sys.stderr.write("\n")  # end the terminal's ^C echo
             _fail("interrupted")
             code = EXIT_INTERRUPTED
-        except BrokenPipeError:
+        except (BrokenPipeError, _PipeClosed):
             # The reader (say `head -1`) has what it wanted. Point stdout at
             # /dev/null so the interpreter's final flush raises nothing.
             try:
@@ -76,9 +105,22 @@ class NatoqaGroup(click.Group):
             # A full disk or a closed stdout: say so in one line.
             _fail(f"cannot write output: {exc.strerror or exc}")
             code = EXIT_USAGE
+            _silence_stdout()
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _silence_stdout() -> None:
+    """Drop what is left in stdout's buffer: the write already failed and was
+    reported; the interpreter's final flush must not report it again."""
+    if sys.stdout is None:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def corpus_option(f):
@@ -155,7 +197,7 @@ def cli(ctx):
     Run 'natoqa COMMAND --help' for each command's options.
     """
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
+        if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
             return ctx.invoke(ask)
         click.echo(ctx.get_help())
         return EXIT_OK
@@ -186,7 +228,9 @@ def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_c
     words = " ".join(question)
     session = Session(_index(_load(corpus), no_cache), top=top, explain=explain)
     fmt = "json" if as_json else "jsonl" if as_jsonl else "quiet" if quiet else "human"
-    if words == "-" or (not question and not sys.stdin.isatty()):
+    if words == "-" or (not question and sys.stdin is not None and not sys.stdin.isatty()):
+        if sys.stdin is None:  # started with `<&-`
+            raise UsageError("cannot read questions: standard input is closed")
         if sys.stdin.isatty():
             click.echo("natoqa: reading questions from the terminal, one a line; end with Ctrl-D.", err=True)
         return session.batch(sys.stdin.buffer, fmt, no_color)
@@ -259,6 +303,161 @@ def show(reference, corpus):
         mark = ">" if number == line else " "
         click.echo(f"{mark}{number:>{width}} │ {text}")
     return EXIT_OK
+
+
+CHECK_EXIT_HELP = """\b
+Exit codes:
+  0  the pass rate is at least --min-pass-rate
+  1  the pass rate is below it
+  2  a questions file is invalid (or bad usage)
+  3  a corpus could not be loaded
+"""
+
+
+@cli.command(epilog=CHECK_EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--min-pass-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Exit 0 when at least this share of cases pass.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report (every case and the summary).")
+@click.option("--junit", "junit", metavar="PATH", help="Also write a JUnit XML report to PATH.")
+@click.option("--record", is_flag=True, help="Fill in 'document' and 'line' of entries that lack them, from the current answers.")
+@click.option("--in-place", is_flag=True, help="With --record: rewrite FILE itself.")
+@click.option("-o", "--output", metavar="NEW", help="With --record: write the result to a new file NEW.")
+@click.option("--no-color", is_flag=True, help="No colour in the report.")
+@corpus_option
+@cache_option
+@click.pass_context
+def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, no_color, corpus, no_cache):
+    """Run known questions from YAML FILEs and fail when answers drift.
+
+    Each case passes when natoqa's answer comes from the expected document
+    and passage and its quote holds one of the expected answers, or, for
+    'answerable: false', when natoqa abstains. The corpus is --corpus, else
+    the file's own 'corpus:' (relative to the file), else NATOQA_CORPUS,
+    else the seed article.
+
+    \b
+    Examples:
+      natoqa check seeds/questions.yaml
+      natoqa check questions.yaml --junit report.xml
+      natoqa check ../shared/bench/squad-dev/questions.yaml \\
+          --corpus ../shared/bench/squad-dev/corpus --min-pass-rate 0
+      natoqa check new.yaml --record -o recorded.yaml
+    """
+    import time
+
+    from natoqa import check as checkmod
+    from natoqa.corpus import load_corpus
+
+    if (in_place or output) and not record:
+        raise click.UsageError("--in-place and --output go with --record")
+    if in_place and output:
+        raise click.UsageError("--in-place and --output cannot be combined")
+    if output and len(files) != 1:
+        raise click.UsageError("--output takes a single FILE")
+    if output and os.path.exists(output):
+        raise UsageError(f"{output}: already exists; --record writes only to a new file (or use --in-place)")
+    started = time.perf_counter()
+    check_files = [checkmod.read_check_file(f) for f in files]
+    from click.core import ParameterSource
+
+    from_command_line = ctx.get_parameter_source("corpus") == ParameterSource.COMMANDLINE
+    environment = os.environ.get("NATOQA_CORPUS") or None
+    corpora, indexes = {}, {}
+    plan = []
+    for cf in check_files:
+        location = corpus if from_command_line else cf.corpus or environment
+        key = location or ""
+        if key not in corpora:
+            corpora[key] = _load(location)
+        checkmod.validate_against(cf, corpora[key])
+        plan.append((cf, key))
+    for key, loaded in corpora.items():
+        indexes[key] = _index(loaded, no_cache)
+    total = sum(len(cf.cases) for cf in check_files)
+    with _progress(total, "checking") as advance:
+        reports = [checkmod.run(cf, indexes[key], progress=advance) for cf, key in plan]
+    seconds = time.perf_counter() - started
+    if record:
+        return _record(checkmod, reports, in_place, output)
+    from natoqa import report
+
+    if junit:
+        checkmod.write_atomically(junit, report.junit_xml(reports))
+    if as_json:
+        from natoqa.render import to_json
+
+        click.echo(to_json(report.json_report(reports, seconds, min_pass_rate), indent=2))
+    else:
+        color = False if no_color or os.environ.get("NO_COLOR") else None
+
+        def style(text, fg):
+            return click.style(text, fg=fg, bold=True)
+
+        for line in report.human_lines(reports, seconds, min_pass_rate, style):
+            click.echo(line, color=color)
+    rate = report.pass_rate([o for r in reports for o in r.outcomes])
+    return EXIT_OK if rate >= min_pass_rate else EXIT_NO_ANSWER
+
+
+def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
+    import difflib
+
+    for r in reports:
+        cf = r.check_file
+        recording = checkmod.record(cf, r)
+        for why in recording.skipped:
+            click.echo(f"natoqa: warning: {cf.path}: {why}", err=True)
+        if not recording.recorded:
+            click.echo(f"natoqa: {cf.path}: nothing to record", err=True)
+            continue
+        target = output or cf.path
+        diff = difflib.unified_diff(
+            cf.text.splitlines(keepends=True),
+            recording.new_text.splitlines(keepends=True),
+            fromfile=cf.path,
+            tofile=target,
+        )
+        click.echo("".join(diff), nl=False)
+        if in_place or output:
+            checkmod.write_atomically(target, recording.new_text)
+            click.echo(f"natoqa: recorded document and line for {len(recording.recorded)} entries in {target}", err=True)
+        else:
+            click.echo(
+                f"natoqa: {cf.path}: not written; add --in-place to update it, or -o NEW to write a new file", err=True
+            )
+    return EXIT_OK
+
+
+class _progress:
+    """A progress bar on stderr for long runs on a terminal; otherwise nothing."""
+
+    def __init__(self, total: int, label: str, threshold: int = 200):
+        self.total, self.label = total, label
+        self.show = total >= threshold and sys.stderr.isatty()
+        self._progress = None
+
+    def __enter__(self):
+        if not self.show:
+            return None
+        from rich.progress import Progress
+
+        from natoqa.render import make_console
+
+        self._progress = Progress(console=make_console(stderr=True), transient=True)
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=self.total)
+        return lambda n: self._progress.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()
+        return False
 
 
 def main():

@@ -1,0 +1,412 @@
+"""Known questions as a gate: the questions file, its schema, and running it.
+
+A questions file is YAML: a top-level `questions` list whose entries have a
+`question` and optionally `id`, `document`, `line` (an int or a list: any
+line of the gold passage), `answers` (the quote must contain one of them)
+and `answerable` (false: natoqa must abstain). Top-level `corpus` (relative
+to the file) and `top` (a case passes when any of the first N answers does)
+are optional.
+
+The file is validated as a whole before anything runs, from the YAML node
+tree, so every problem can name the file, the entry and its line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from natoqa.answer import Answer, Result
+from natoqa.errors import CheckFileError
+from natoqa.text import fold
+
+# Questions files are lists of short records; the SQuAD 2.0 dev file is
+# 2.6 MB. A bigger file is a mistake, and refusing it bounds the memory
+# the YAML parser can take.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+TOP_KEYS = {"questions", "corpus", "top"}
+ENTRY_KEYS = {"question", "id", "document", "line", "answers", "answerable"}
+
+
+@dataclass(frozen=True)
+class Case:
+    index: int  # 1-based position in the file's list
+    question: str
+    id: str = ""
+    document: str = ""
+    lines: tuple[int, ...] = ()
+    answers: tuple[str, ...] = ()
+    answerable: bool = True
+    yaml_line: int = 0  # 1-based line of the entry in the file
+
+    @property
+    def label(self) -> str:
+        return f"entry {self.index}" + (f" (id {self.id})" if self.id else "")
+
+
+@dataclass(frozen=True)
+class CheckFile:
+    path: str
+    cases: tuple[Case, ...]
+    corpus: str | None = None  # resolved against the file's folder
+    top: int = 1
+    text: str = field(default="", repr=False)  # the file as read, for --record
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    passed: bool
+    result: Result
+    why: str = ""  # what was wrong, for a failure
+
+
+def read_check_file(path: str) -> CheckFile:
+    """Parse and validate a questions file (not yet against a corpus)."""
+    import yaml
+
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise CheckFileError(f"{path}: {size:,} bytes is over the limit of {MAX_FILE_BYTES:,} for a questions file")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise CheckFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckFileError(f"{path}: is a folder, not a questions file") from None
+    except OSError as exc:
+        raise CheckFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckFileError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        # Aliases are refused before anything is built: a "billion laughs"
+        # document expands a few lines into exponentially many values.
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                raise CheckFileError(
+                    f"{path}:{mark.line + 1}:{mark.column + 1}: YAML aliases (*name) are not allowed in a questions file"
+                )
+        root = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CheckFileError(f"{path}{where}: YAML syntax error: {problem}") from None
+    return _validate(path, root, text)
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+def _scalar(node, tag: str):
+    """The value of a scalar node if its resolved type is `tag`, else None."""
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    if node.tag == f"tag:yaml.org,2002:{tag}":
+        return yaml.safe_load(node.value) if tag in ("int", "bool") else node.value
+    return None
+
+
+def _kind(node) -> str:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return {
+        "tag:yaml.org,2002:str": "a string",
+        "tag:yaml.org,2002:int": "an integer",
+        "tag:yaml.org,2002:bool": "a boolean",
+        "tag:yaml.org,2002:null": "empty",
+        "tag:yaml.org,2002:float": "a number",
+    }.get(node.tag, "a value of another type")
+
+
+def _validate(path: str, root, text: str) -> CheckFile:
+    import yaml
+
+    if root is None or not isinstance(root, yaml.MappingNode):
+        found = "empty" if root is None else _kind(root)
+        raise CheckFileError(f"{path}: must be a mapping with a 'questions' list, but it is {found}")
+    top_level = {}
+    for key_node, value_node in root.value:
+        key = _scalar(key_node, "str")
+        if key not in TOP_KEYS:
+            raise CheckFileError(
+                f"{path}:{_line(key_node)}: unknown top-level key {key_node.value!r} (allowed: corpus, questions, top)"
+            )
+        top_level[key] = value_node
+    if "questions" not in top_level:
+        raise CheckFileError(f"{path}: has no 'questions' list")
+    questions = top_level["questions"]
+    if not isinstance(questions, yaml.SequenceNode):
+        raise CheckFileError(f"{path}:{_line(questions)}: 'questions' must be a list, not {_kind(questions)}")
+    corpus = None
+    if "corpus" in top_level:
+        value = _scalar(top_level["corpus"], "str")
+        if not value:
+            raise CheckFileError(f"{path}:{_line(top_level['corpus'])}: 'corpus' must be a path (a string)")
+        corpus = value if os.path.isabs(value) else os.path.normpath(os.path.join(os.path.dirname(path), value))
+    top = 1
+    if "top" in top_level:
+        value = _scalar(top_level["top"], "int")
+        if value is None or value < 1:
+            raise CheckFileError(f"{path}:{_line(top_level['top'])}: 'top' must be a whole number of at least 1")
+        top = value
+    cases = tuple(_case(path, i, node) for i, node in enumerate(questions.value, 1))
+    if not cases:
+        raise CheckFileError(f"{path}: the 'questions' list is empty")
+    return CheckFile(path, cases, corpus, top, text)
+
+
+def _case(path: str, index: int, node) -> Case:
+    import yaml
+
+    label = f"entry {index}"
+    where = f"{path}:{_line(node)}: {label}"
+    if not isinstance(node, yaml.MappingNode):
+        raise CheckFileError(f"{where}: must be a mapping with a 'question', not {_kind(node)}")
+    values = {}
+    for key_node, value_node in node.value:
+        values[key_node.value] = (key_node, value_node)
+    ident = ""
+    if "id" in values:
+        id_node = values["id"][1]
+        if not isinstance(id_node, yaml.ScalarNode) or id_node.tag not in (
+            "tag:yaml.org,2002:str",
+            "tag:yaml.org,2002:int",
+        ):
+            raise CheckFileError(f"{path}:{_line(id_node)}: {label}: 'id' must be a string, not {_kind(id_node)}")
+        ident = id_node.value
+        label = f"entry {index} (id {ident})"
+        where = f"{path}:{_line(node)}: {label}"
+    for key, (key_node, _) in values.items():
+        if key not in ENTRY_KEYS:
+            raise CheckFileError(
+                f"{path}:{_line(key_node)}: {label}: unknown key {key!r} "
+                "(allowed: question, id, document, line, answers, answerable)"
+            )
+
+    def bad(key: str, expected: str):
+        value_node = values[key][1]
+        return CheckFileError(
+            f"{path}:{_line(value_node)}: {label}: '{key}' must be {expected}, not {_kind(value_node)}"
+        )
+
+    if "question" not in values:
+        raise CheckFileError(f"{where}: has no 'question'")
+    question = _scalar(values["question"][1], "str")
+    if question is None:
+        raise bad("question", "a string")
+    if not question.strip():
+        raise CheckFileError(f"{path}:{_line(values['question'][1])}: {label}: 'question' is empty")
+    document = ""
+    if "document" in values:
+        document = _scalar(values["document"][1], "str")
+        if not document:
+            raise bad("document", "a document id (a string)")
+    lines: tuple[int, ...] = ()
+    if "line" in values:
+        line_node = values["line"][1]
+        if isinstance(line_node, yaml.SequenceNode):
+            items = [_scalar(n, "int") for n in line_node.value]
+            if not items or any(v is None for v in items):
+                raise bad("line", "a line number or a non-empty list of line numbers")
+            lines = tuple(items)
+        else:
+            value = _scalar(line_node, "int")
+            if value is None:
+                raise bad("line", "a line number or a list of line numbers")
+            lines = (value,)
+        if any(v < 1 for v in lines):
+            raise CheckFileError(f"{path}:{_line(line_node)}: {label}: 'line' must be 1 or more")
+    answers: tuple[str, ...] = ()
+    if "answers" in values:
+        answers_node = values["answers"][1]
+        if not isinstance(answers_node, yaml.SequenceNode):
+            raise bad("answers", "a list of strings")
+        items = [_scalar(n, "str") for n in answers_node.value]
+        if any(v is None for v in items):
+            raise bad("answers", "a list of strings")
+        answers = tuple(items)
+    answerable = True
+    if "answerable" in values:
+        value = _scalar(values["answerable"][1], "bool")
+        if value is None:
+            raise bad("answerable", "true or false")
+        answerable = value
+    return Case(index, question, ident, document, lines, answers, answerable, _line(node))
+
+
+def validate_against(check_file: CheckFile, corpus) -> None:
+    """Every `document` is in the corpus and every `line` is in a passage of it."""
+    single = corpus.documents[0] if len(corpus.documents) == 1 else None
+    for case in check_file.cases:
+        where = f"{check_file.path}:{case.yaml_line}: {case.label}"
+        doc = None
+        if case.document:
+            doc = corpus.document(case.document)
+            if doc is None:
+                raise CheckFileError(f"{where}: document {case.document!r} is not in the corpus {corpus.root}")
+        elif case.lines:
+            doc = single
+            if doc is None:
+                raise CheckFileError(f"{where}: 'line' needs a 'document' in a corpus of several documents")
+        for line in case.lines:
+            if line > len(doc.lines):
+                raise CheckFileError(f"{where}: line {line} does not exist in {doc.id} ({len(doc.lines)} lines)")
+            if doc.passage_at(line) is None:
+                raise CheckFileError(f"{where}: line {line} of {doc.id} is blank; give a line of the gold passage")
+
+
+def normalize(text: str) -> str:
+    """For comparing answers: folded quotes, collapsed white space, no case."""
+    return " ".join(fold(text).split()).casefold()
+
+
+def judge(case: Case, result: Result, top: int) -> tuple[bool, str]:
+    """Whether a result satisfies a case, and if not, why."""
+    if not case.answerable:
+        if result.answered:
+            return False, "expected no answer, but natoqa answered"
+        return True, ""
+    if not result.answered:
+        return False, f"no answer ({result.reason})" if result.reason else "no answer"
+    whys = []
+    for answer in result.answers[:top]:
+        why = _mismatch(case, answer)
+        if not why:
+            return True, ""
+        whys.append(why)
+    return False, whys[0]
+
+
+def _mismatch(case: Case, answer: Answer) -> str:
+    if case.document and answer.document != case.document:
+        return f"wrong document ({answer.document})"
+    if case.lines and not any(answer.passage.start_line <= n <= answer.passage.end_line for n in case.lines):
+        return f"wrong passage (lines {answer.passage.start_line}-{answer.passage.end_line})"
+    if case.answers:
+        quote = normalize(answer.quote.text)
+        if not any(normalize(a) in quote for a in case.answers):
+            return "the quote holds none of the expected answers"
+    return ""
+
+
+@dataclass(frozen=True)
+class FileReport:
+    check_file: CheckFile
+    corpus_root: str
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return len(self.outcomes) - self.passed
+
+
+def run(check_file: CheckFile, index, progress=None) -> FileReport:
+    """Answer every case of a validated file; `progress(n)` after each."""
+    from natoqa.answer import ask
+
+    start = time.perf_counter()
+    outcomes = []
+    for case in check_file.cases:
+        result = ask(index, case.question, top=check_file.top)
+        passed, why = judge(case, result, check_file.top)
+        outcomes.append(Outcome(case, passed, result, why))
+        if progress is not None:
+            progress(1)
+    return FileReport(check_file, index.corpus.root, tuple(outcomes), time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The edits --record would make to one questions file."""
+
+    new_text: str
+    recorded: tuple[int, ...]  # entry indexes filled in
+    skipped: tuple[str, ...]  # why some entries could not be filled in
+
+
+def record(check_file: CheckFile, report: FileReport) -> Recording:
+    """Insert `document` and `line` into entries that lack them, as text.
+
+    The new keys are written as lines right after the entry's `question`,
+    so comments, order and formatting elsewhere stay exactly as they were.
+    Entries written in flow style ({question: ...}) cannot be edited that
+    way; they are skipped and named.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = yaml.compose(check_file.text, Loader=loader)
+    questions = next(v for k, v in root.value if k.value == "questions")
+    lines = check_file.text.splitlines(keepends=True)
+    newline = "\r\n" if check_file.text.count("\r\n") > check_file.text.count("\n") / 2 else "\n"
+    inserts: list[tuple[int, list[str]]] = []
+    recorded, skipped = [], []
+    for node, outcome in zip(questions.value, report.outcomes):
+        case = outcome.case
+        if not case.answerable or (case.document and case.lines):
+            continue
+        if not outcome.result.answered:
+            skipped.append(f"{case.label}: natoqa has no answer to record")
+            continue
+        if node.flow_style:
+            skipped.append(f"{case.label}: written in flow style {{...}}; add document and line by hand")
+            continue
+        answer = outcome.result.answers[0]
+        key_node, value_node = next((k, v) for k, v in node.value if k.value == "question")
+        indent = " " * key_node.start_mark.column
+        new = []
+        if not case.document:
+            new.append(f"{indent}document: {answer.document}{newline}")
+        if not case.lines:
+            new.append(f"{indent}line: {answer.quote.start_line}{newline}")
+        end = value_node.end_mark
+        at = end.line if end.column == 0 else end.line + 1
+        inserts.append((at, new))
+        recorded.append(case.index)
+    if inserts and lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += newline
+    for at, new in sorted(inserts, key=lambda item: item[0], reverse=True):
+        lines[at:at] = new
+    return Recording("".join(lines), tuple(recorded), tuple(skipped))
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write a whole file through a temporary file and a rename."""
+    import tempfile
+
+    target = Path(path)
+    mode = target.stat().st_mode & 0o7777 if target.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

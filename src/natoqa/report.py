@@ -1,0 +1,155 @@
+"""Reports of a `natoqa check` run: a compact human summary, JSON, JUnit XML."""
+
+from __future__ import annotations
+
+from natoqa.check import FileReport, Outcome
+from natoqa.render import one_line
+
+
+def summary(reports: list[FileReport], seconds: float, min_pass_rate: float) -> dict:
+    outcomes = [o for r in reports for o in r.outcomes]
+    return _counts(outcomes) | {
+        "min_pass_rate": min_pass_rate,
+        "ok": pass_rate(outcomes) >= min_pass_rate,
+        "seconds": round(seconds, 3),
+    }
+
+
+def pass_rate(outcomes) -> float:
+    return sum(o.passed for o in outcomes) / len(outcomes) if outcomes else 1.0
+
+
+def _counts(outcomes: list[Outcome]) -> dict:
+    answerable = [o for o in outcomes if o.case.answerable]
+    unanswerable = [o for o in outcomes if not o.case.answerable]
+    return {
+        "total": len(outcomes),
+        "passed": sum(o.passed for o in outcomes),
+        "failed": sum(not o.passed for o in outcomes),
+        "pass_rate": round(pass_rate(outcomes), 4),
+        "answerable": {"total": len(answerable), "passed": sum(o.passed for o in answerable)},
+        "unanswerable": {"total": len(unanswerable), "abstained": sum(o.passed for o in unanswerable)},
+    }
+
+
+def expected_text(outcome: Outcome) -> str:
+    case = outcome.case
+    if not case.answerable:
+        return "no answer"
+    where = case.document or "any document"
+    if case.lines:
+        where += ":" + ",".join(str(n) for n in case.lines)
+    answers = ", ".join(f'"{a}"' for a in case.answers)
+    return where + (f"  answers: {answers}" if answers else "")
+
+
+def got_text(outcome: Outcome) -> str:
+    result = outcome.result
+    if not result.answered:
+        return f"no answer ({result.reason})" if result.reason else "no answer"
+    a = result.answers[0]
+    return f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: “{one_line(a.quote.text)}”"
+
+
+def case_dict(outcome: Outcome) -> dict:
+    case = outcome.case
+    from natoqa.render import result_dict
+
+    return {
+        "index": case.index,
+        "id": case.id,
+        "question": case.question,
+        "passed": outcome.passed,
+        "why": outcome.why,
+        "expected": {
+            "answerable": case.answerable,
+            "document": case.document or None,
+            "lines": list(case.lines),
+            "answers": list(case.answers),
+        },
+        "got": result_dict(outcome.result),
+    }
+
+
+def json_report(reports: list[FileReport], seconds: float, min_pass_rate: float) -> dict:
+    return {
+        "files": [
+            {
+                "file": r.check_file.path,
+                "corpus": r.corpus_root,
+                "top": r.check_file.top,
+                "seconds": round(r.seconds, 3),
+                "summary": _counts(list(r.outcomes)),
+                "cases": [case_dict(o) for o in r.outcomes],
+            }
+            for r in reports
+        ],
+        "summary": summary(reports, seconds, min_pass_rate),
+    }
+
+
+def human_lines(reports: list[FileReport], seconds: float, min_pass_rate: float, style) -> list[str]:
+    """The compact report: each failure, then one summary line a file (and a total)."""
+    out = []
+    for r in reports:
+        for o in r.outcomes:
+            if o.passed:
+                continue
+            out.append(f"{style('FAIL', 'red')} {r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
+            out.append(f"  question: {o.case.question}")
+            out.append(f"  expected: {expected_text(o)}")
+            out.append(f"  got:      {got_text(o)}")
+    for r in reports:
+        # One file: its line carries the whole run's time (loading included).
+        took = seconds if len(reports) == 1 else r.seconds
+        out.append(_summary_line(r.check_file.path, list(r.outcomes), took, min_pass_rate, style))
+    if len(reports) > 1:
+        outcomes = [o for r in reports for o in r.outcomes]
+        out.append(_summary_line("total", outcomes, seconds, min_pass_rate, style))
+    return out
+
+
+def _summary_line(name: str, outcomes, seconds: float, min_pass_rate: float, style) -> str:
+    c = _counts(outcomes)
+    rate = pass_rate(outcomes)
+    verdict = style("ok", "green") if rate >= min_pass_rate else style("below minimum", "red")
+    line = (
+        f"{name}: {c['passed']} passed, {c['failed']} failed, pass rate {rate:.1%} "
+        f"(minimum {min_pass_rate:.1%}, {verdict}), {seconds:.2f} s"
+    )
+    if c["unanswerable"]["total"]:
+        a, u = c["answerable"], c["unanswerable"]
+        line += f"; answerable {a['passed']}/{a['total']}, unanswerable {u['abstained']}/{u['total']} abstained"
+    return line
+
+
+def junit_xml(reports: list[FileReport]) -> str:
+    """JUnit XML: a testsuite per file, a testcase per question."""
+    import xml.etree.ElementTree as ET
+
+    suites = ET.Element("testsuites", name="natoqa check")
+    total = failures = 0
+    for r in reports:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=r.check_file.path,
+            tests=str(len(r.outcomes)),
+            failures=str(r.failed),
+            errors="0",
+            skipped="0",
+            time=f"{r.seconds:.3f}",
+        )
+        per_case = r.seconds / len(r.outcomes) if r.outcomes else 0.0
+        for o in r.outcomes:
+            name = f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question
+            case = ET.SubElement(suite, "testcase", classname=r.check_file.path, name=name, time=f"{per_case:.4f}")
+            if not o.passed:
+                message = f"{o.why}; expected {expected_text(o)}; got {got_text(o)}"
+                failure = ET.SubElement(case, "failure", message=message, type="AnswerMismatch")
+                failure.text = f"question: {o.case.question}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
+        total += len(r.outcomes)
+        failures += r.failed
+    suites.set("tests", str(total))
+    suites.set("failures", str(failures))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -1,0 +1,281 @@
+"""`natoqa check`: the questions file as a CI gate."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from natoqa.cli import cli
+
+from .conftest import SEEDS
+
+PASSING = """\
+# a comment that must survive --record
+questions:
+  - id: wingspan
+    question: "Which bird has the longest wingspan?"
+    document: birds
+    line: 3
+    answers: ["albatross"]
+  - question: "What does a saw cut?"
+    document: tools
+    line: [3]
+    answers: ["cuts wood"]
+  - question: "Who won the football World Cup?"
+    answerable: false
+"""
+
+FAILING = """\
+questions:
+  - id: wrong-line
+    question: "Which bird has the longest wingspan?"
+    document: birds
+    line: 6
+  - question: "What does a saw cut?"
+    answers: ["cuts wood"]
+"""
+
+
+def write(tmp_path, text, name="q.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def invoke(runner, args):
+    return runner.invoke(cli, ["check", *args])
+
+
+def test_passing_file(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, PASSING)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{path}: 3 passed, 0 failed, pass rate 100.0% (minimum 100.0%, ok), ")
+    assert line.endswith("; answerable 2/2, unanswerable 1/1 abstained")
+
+
+def test_failing_file_shows_the_failure(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"FAIL {path}:2: entry 1 (id wrong-line): wrong passage (lines 3-4)"
+    assert lines[1] == "  question: Which bird has the longest wingspan?"
+    assert lines[2] == "  expected: birds:6"
+    assert lines[3] == (
+        f"  got:      {tiny_corpus / 'birds.txt'}:3:1: “The albatross has the longest wingspan of any living bird.”"
+    )
+    assert lines[4].startswith(f"{path}: 1 passed, 1 failed, pass rate 50.0% (minimum 100.0%, below minimum)")
+
+
+@pytest.mark.parametrize(("rate", "code"), [("0.5", 0), ("0.51", 1), ("0", 0), ("1", 1)])
+def test_min_pass_rate(runner, tiny_corpus, tmp_path, rate, code):
+    path = write(tmp_path, FAILING)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--min-pass-rate", rate])
+    assert result.exit_code == code
+
+
+def test_min_pass_rate_out_of_range(runner, tmp_path):
+    result = invoke(runner, [str(write(tmp_path, PASSING)), "--min-pass-rate", "1.5"])
+    assert result.exit_code == 2
+    assert "1.5 is not in the range 0.0<=x<=1.0" in result.stderr
+
+
+def test_json_report(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--json"])
+    data = json.loads(result.stdout)
+    assert data["summary"]["passed"] == 1
+    assert data["summary"]["failed"] == 1
+    assert data["summary"]["pass_rate"] == 0.5
+    assert data["summary"]["ok"] is False
+    [report] = data["files"]
+    first = report["cases"][0]
+    assert first["id"] == "wrong-line"
+    assert first["passed"] is False
+    assert first["expected"] == {"answerable": True, "document": "birds", "lines": [6], "answers": []}
+    assert first["got"]["answers"][0]["quote"]["start_line"] == 3
+
+
+def test_junit_report_parses_back(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, FAILING)
+    junit = tmp_path / "report.xml"
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(junit)])
+    assert result.exit_code == 1
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites"
+    [suite] = root.findall("testsuite")
+    assert suite.get("name") == str(path)
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "wrong-line: Which bird has the longest wingspan?",
+        "What does a saw cut?",
+    ]
+    failure = cases[0].find("failure")
+    assert "expected birds:6" in failure.get("message")
+    assert "albatross" in failure.get("message")
+    assert cases[1].find("failure") is None
+
+
+def test_corpus_key_in_file_is_relative_to_the_file(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, "corpus: tiny\n" + PASSING)
+    assert invoke(runner, [str(path)]).exit_code == 0
+
+
+def test_command_line_corpus_overrides_file_and_file_overrides_env(runner, tiny_corpus, tmp_path, monkeypatch):
+    path = write(tmp_path, "corpus: tiny\n" + PASSING)
+    monkeypatch.setenv("NATOQA_CORPUS", str(SEEDS))
+    assert invoke(runner, [str(path)]).exit_code == 0  # the file's corpus wins over the environment
+    result = invoke(runner, [str(path), "--corpus", str(SEEDS)])
+    assert result.exit_code == 2  # the seed corpus has no document 'birds'
+    assert "document 'birds' is not in the corpus" in result.stderr
+
+
+def test_top_lets_any_of_the_first_answers_pass(runner, tiny_corpus, tmp_path):
+    text = 'top: 3\nquestions:\n  - question: "Which bird glides?"\n    document: birds\n    line: 1\n'
+    one = write(tmp_path, text.replace("top: 3\n", ""), "one.yaml")
+    three = write(tmp_path, text, "three.yaml")
+    assert invoke(runner, [str(one), "--corpus", str(tiny_corpus)]).exit_code == 1
+    assert invoke(runner, [str(three), "--corpus", str(tiny_corpus)]).exit_code == 0
+
+
+def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
+    a, b = write(tmp_path, PASSING, "a.yaml"), write(tmp_path, FAILING, "b.yaml")
+    result = invoke(runner, [str(a), str(b), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1].startswith("total: 4 passed, 1 failed, pass rate 80.0%")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("questions: [\n", "q.yaml:2:1: YAML syntax error"),
+        ("- just a list\n", "q.yaml: must be a mapping with a 'questions' list, but it is a list"),
+        ("", "q.yaml: must be a mapping with a 'questions' list, but it is empty"),
+        ("title: x\n", "q.yaml:1: unknown top-level key 'title'"),
+        ("corpus: x\n", "q.yaml: has no 'questions' list"),
+        ("questions: 3\n", "q.yaml:1: 'questions' must be a list, not an integer"),
+        ("questions: []\n", "q.yaml: the 'questions' list is empty"),
+        ("top: 0\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number of at least 1"),
+        ("questions:\n  - what\n", "q.yaml:2: entry 1: must be a mapping with a 'question', not a string"),
+        ("questions:\n  - id: a\n", "q.yaml:2: entry 1 (id a): has no 'question'"),
+        ("questions:\n  - question: x\n    colour: red\n", "q.yaml:3: entry 1: unknown key 'colour'"),
+        ("questions:\n  - question: [x]\n", "q.yaml:2: entry 1: 'question' must be a string, not a list"),
+        ("questions:\n  - question: ' '\n", "q.yaml:2: entry 1: 'question' is empty"),
+        ("questions:\n  - question: x\n    line: three\n", "q.yaml:3: entry 1: 'line' must be a line number"),
+        ("questions:\n  - question: x\n    line: [1, a]\n", "q.yaml:3: entry 1: 'line' must be a line number"),
+        ("questions:\n  - question: x\n    line: 0\n", "q.yaml:3: entry 1: 'line' must be 1 or more"),
+        ("questions:\n  - question: x\n    answers: yes\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
+        ("questions:\n  - question: x\n    answers: [1]\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
+        ("questions:\n  - question: x\n    answerable: maybe\n", "q.yaml:3: entry 1: 'answerable' must be true or false"),
+        ("questions:\n  - question: x\n    document: [a]\n", "q.yaml:3: entry 1: 'document' must be a document id"),
+        ("questions:\n  - id: [a]\n    question: x\n", "q.yaml:2: entry 1: 'id' must be a string, not a list"),
+        (
+            "questions:\n  - question: x\n    document: fish\n",
+            "q.yaml:2: entry 1: document 'fish' is not in the corpus",
+        ),
+        (
+            "questions:\n  - question: x\n    document: birds\n    line: 99\n",
+            "q.yaml:2: entry 1: line 99 does not exist in birds (6 lines)",
+        ),
+        (
+            "questions:\n  - question: x\n    document: birds\n    line: 2\n",
+            "q.yaml:2: entry 1: line 2 of birds is blank",
+        ),
+        ("questions:\n  - question: x\n    line: 3\n", "q.yaml:2: entry 1: 'line' needs a 'document'"),
+        ("a: &a [1, 2]\nb: *a\n", "q.yaml:2:4: YAML aliases (*name) are not allowed"),
+    ],
+)
+def test_schema_errors(runner, tiny_corpus, tmp_path, text, message):
+    path = write(tmp_path, text)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("natoqa: error: ")
+    assert message in line.replace(str(tmp_path) + "/", "")
+
+
+def test_billion_laughs_fails_fast(runner, tmp_path):
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 9)}]" for i in range(1, 10)]
+    path = write(tmp_path, "\n".join(levels) + "\nquestions: *a9\n")
+    result = invoke(runner, [str(path)])
+    assert result.exit_code == 2
+    assert "YAML aliases (*name) are not allowed" in result.stderr
+
+
+def test_missing_file_and_bad_corpus(runner, tmp_path):
+    result = invoke(runner, [str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "nope.yaml: no such file" in result.stderr
+    path = write(tmp_path, PASSING)
+    result = invoke(runner, [str(path), "--corpus", str(tmp_path / "nowhere")])
+    assert result.exit_code == 3 and "corpus not found" in result.stderr
+
+
+RECORDABLE = """\
+# keep this comment
+questions:
+  - id: wingspan   # and this one
+    question: "Which bird has the longest wingspan?"
+  - question: |
+      What does a saw cut?
+    answers: ["cuts wood"]
+  - {question: "Which tool drives nails?"}
+  - question: "Who won the football World Cup?"
+    answerable: false
+"""
+
+
+def test_record_shows_the_change_and_writes_only_when_told(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, RECORDABLE)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record"])
+    assert result.exit_code == 0
+    assert "+    document: birds\n+    line: 3\n" in result.stdout
+    assert "+    document: tools\n+    line: 3\n" in result.stdout
+    assert "entry 3: written in flow style" in result.stderr
+    assert "not written" in result.stderr
+    assert path.read_text() == RECORDABLE  # a dry run changes nothing
+
+
+def test_record_to_a_new_file_keeps_comments_and_order(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, RECORDABLE)
+    new = tmp_path / "recorded.yaml"
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "-o", str(new)])
+    assert result.exit_code == 0
+    assert path.read_text() == RECORDABLE
+    assert new.read_text() == RECORDABLE.replace(
+        '    question: "Which bird has the longest wingspan?"\n',
+        '    question: "Which bird has the longest wingspan?"\n    document: birds\n    line: 3\n',
+    ).replace("      What does a saw cut?\n", "      What does a saw cut?\n    document: tools\n    line: 3\n")
+    # The recorded file now passes as a gate.
+    assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
+
+
+def test_record_refuses_an_existing_output_and_writes_in_place(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, RECORDABLE)
+    other = write(tmp_path, "x", "other.yaml")
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "-o", str(other)])
+    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert other.read_text() == "x"
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+    assert result.exit_code == 0
+    assert "document: birds" in path.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_in_place_needs_record(runner, tmp_path):
+    result = invoke(runner, [str(write(tmp_path, PASSING)), "--in-place"])
+    assert result.exit_code == 2 and "--in-place and --output go with --record" in result.stderr
+
+
+def test_seed_questions_file_is_valid_and_large_enough():
+    from natoqa.check import read_check_file
+
+    cf = read_check_file(str(SEEDS / "questions.yaml"))
+    assert len([c for c in cf.cases if c.answerable]) >= 30
+    assert len([c for c in cf.cases if c.id.startswith("para-")]) >= 20
