@@ -114,7 +114,7 @@ def test_human_output_shows_quote_reference_and_passage(runner):
     assert "seeds/nato-bolsters-eastern-flank.txt:13:1" in lines[1]
     assert "Doubting Russian exit, NATO looks to bolster its defenses" in lines[1]
     assert "score" in lines[1]
-    assert any(line.lstrip().startswith("13 │ The U.S. has started") for line in lines)
+    assert lines[2].startswith(">13 │ The U.S. has started to deploy 5,000 troops to Poland and Romania. ")
     assert "\x1b[" not in result.stdout  # not a terminal: no escape codes
 
 

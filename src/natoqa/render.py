@@ -7,6 +7,8 @@ that draw for a person, so `--json` and `--quiet` runs never pay for it.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import asdict
 
 from natoqa.answer import Answer, Result
@@ -57,56 +59,152 @@ def offset_in_passage(passage_text: str, first_line: int, line: int, col: int) -
     return offset + col - 1
 
 
+# How much of a long passage is shown either side of the quote. The quote
+# itself is never cut; the context is cut at word boundaries, and only when
+# it would save more than a few words.
+PASSAGE_CONTEXT = 240
+_TRIM_SLACK = 40
+
+_WORD_GAP = re.compile(r"\s+")
+_OPENING_MARKS = "“\"'‘«„"
+_CLOSING_MARKS = "”\"'’»"
+
+
 def make_console(no_color: bool = False, stderr: bool = False):
+    """A rich Console for a person: styles only on a terminal with colour allowed.
+
+    --no-color and NO_COLOR mean no escape codes at all (not only no colours):
+    the layout is made to read well as plain text.
+    """
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, no_color=no_color or None, emoji=False, markup=False)
+    console = Console(stderr=stderr, highlight=False, emoji=False, markup=False)
     if not console.is_terminal:
         # Piped human output: no wrapping inserted into the text, no styles.
-        console = Console(
-            stderr=stderr, highlight=False, no_color=True, emoji=False, markup=False, soft_wrap=True, width=10_000
+        return Console(
+            stderr=stderr,
+            highlight=False,
+            no_color=True,
+            color_system=None,
+            emoji=False,
+            markup=False,
+            soft_wrap=True,
+            width=10_000,
         )
+    if no_color or os.environ.get("NO_COLOR"):
+        return Console(stderr=stderr, highlight=False, emoji=False, markup=False, color_system=None)
     return console
 
 
 def print_human(console, result: Result, show_passage: bool = True, explain: bool = False) -> None:
+    """The answers for a person: quote first, then its reference, then the passage."""
     from rich.text import Text
 
     if not result.answered:
-        console.print(Text(f"No answer: {result.reason}.", style="bold yellow"))
+        console.print(Text(f"No answer: {result.reason}.", style="bold"))
         return
     for answer in result.answers:
         if len(result.answers) > 1:
             console.print(Text(f"#{answer.rank}", style="bold"))
         console.print(_quote_text(answer))
-        ref = Text()
-        ref.append(f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}", style="bold cyan")
-        ref.append("  ")
-        ref.append(answer.title, style="italic")
-        ref.append(f"  score {answer.score:.2f}", style="dim")
-        console.print(ref)
+        console.print(reference_text(answer))
         if show_passage:
             print_passage(console, answer)
+        if explain and answer.explain:
+            print_explain(console, answer.explain)
         console.print()
+
+
+def reference_text(answer: Answer):
+    """`path:line:col  Title  score N`: the form terminals and editors make clickable.
+
+    On a terminal that supports it the path is also an OSC 8 hyperlink to
+    the file; rich drops the link when it draws no styles.
+    """
+    from rich.style import Style
+    from rich.text import Text
+
+    ref = Text()
+    where = f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}"
+    ref.append(where, style=Style(bold=True, link=_file_url(answer.path)))
+    ref.append("  ")
+    ref.append(answer.title, style="italic")
+    ref.append(f"  score {answer.score:.2f}", style="dim")
+    return ref
+
+
+def _file_url(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(os.path.abspath(path)).as_uri()
+    except ValueError:
+        return ""
 
 
 def _quote_text(answer: Answer):
     from rich.text import Text
 
-    quote = Text("“", style="bold")
-    quote.append(one_line(answer.quote.text), style="bold")
-    quote.append("”", style="bold")
+    body = one_line(answer.quote.text)
+    # A quote that already opens (or closes) with a quotation mark gets no
+    # second one: ““The fact ...” reads as a typo.
+    quote = Text("" if body[:1] in _OPENING_MARKS else "“", style="bold")
+    quote.append(body, style="bold")
+    quote.append("" if body[-1:] in _CLOSING_MARKS else "”", style="bold")
     short = getattr(answer, "answer", None)
     if short is not None:
         plain = quote.plain
         at = plain.find(one_line(short.text))
         if at >= 0:
-            quote.stylize("bold reverse", at, at + len(one_line(short.text)))
+            quote.stylize("reverse", at, at + len(one_line(short.text)))
     return quote
 
 
+def passage_window(text: str, start: int, end: int, context: int = PASSAGE_CONTEXT) -> tuple[int, int]:
+    """The part of a passage shown around text[start:end]: [from, to) offsets.
+
+    Never cuts into the quote; cuts the context at white space, and leaves a
+    side whole when trimming it would save less than a few words.
+    """
+    begin, finish = 0, len(text)
+    if start > context + _TRIM_SLACK:
+        gap = _WORD_GAP.search(text, start - context, start)
+        begin = gap.end() if gap else start
+    if len(text) - end > context + _TRIM_SLACK:
+        gaps = list(_WORD_GAP.finditer(text, end, end + context))
+        finish = gaps[-1].start() if gaps else end
+    return begin, finish
+
+
+def passage_rows(text: str, first_line: int, window: tuple[int, int]) -> list[tuple[int | None, int, int]]:
+    """Rows to show of a passage: (line number, start, end) offsets into text.
+
+    Lines outside the window are left out; each run of them becomes one row
+    with line number None (drawn as an ellipsis). A line the window cuts
+    keeps only its part inside the window.
+    """
+    begin, finish = window
+    rows: list[tuple[int | None, int, int]] = []
+    offset = 0
+    for i, line in enumerate(text.split("\n")):
+        line_end = offset + len(line)
+        if line_end < begin or offset >= finish:
+            if not rows or rows[-1][0] is not None:
+                rows.append((None, offset, offset))
+        else:
+            rows.append((first_line + i, max(offset, begin), min(line_end, finish)))
+        offset = line_end + 1
+    return rows
+
+
 def print_passage(console, answer: Answer) -> None:
-    """The passage with line numbers, the quote highlighted, terms emphasized."""
+    """The passage with line numbers, the quote highlighted, terms emphasized.
+
+    Lines holding the quote are marked '>' in the gutter (as `natoqa show`
+    marks its line), so the quote can be found with colour off as well.
+    Long passages are trimmed around the quote, with '…' where text is left
+    out; on a terminal, long lines wrap under the text, not under the gutter.
+    """
     from rich.text import Text
 
     from natoqa import text as textmod
@@ -120,16 +218,156 @@ def print_passage(console, answer: Answer) -> None:
     full.stylize("underline", q_start, q_end)
     for term, start, end in textmod.terms_with_spans(passage.text):
         if term in matched:
-            full.stylize("bold magenta", start, end)
+            full.stylize("bold", start, end)
     short = getattr(answer, "answer", None)
     if short is not None:
         s_start = offset_in_passage(passage.text, passage.start_line, short.start_line, short.start_col)
         s_end = offset_in_passage(passage.text, passage.start_line, short.end_line, short.end_col) + 1
         full.stylize("reverse", s_start, s_end)
+    quote_lines = range(q.start_line, q.end_line + 1)
     width = len(str(passage.end_line))
-    offset = 0
-    for i, line in enumerate(passage.text.split("\n")):
-        row = Text(f"{passage.start_line + i:>{width}} │ ", style="dim")
-        row.append_text(full[offset : offset + len(line)])
+    rows = passage_rows(passage.text, passage.start_line, passage_window(passage.text, q_start, q_end))
+    for number, start, end in rows:
+        if number is None:
+            console.print(Text(f" {'':>{width}} ┆ …", style="dim"))
+            continue
+        mark = ">" if number in quote_lines else " "
+        body = Text()
+        line_start = passage.text.rfind("\n", 0, start) + 1
+        line_end = passage.text.find("\n", end)
+        line_end = len(passage.text) if line_end < 0 else line_end
+        if start > line_start:
+            body.append("… ", style="dim")
+        body.append_text(full[start:end])
+        if end < line_end:
+            body.append(" …", style="dim")
+        gutter = f"{mark}{number:>{width}} │ "
+        _print_wrapped(console, gutter, " " * (width + 1) + " │ ", body)
+
+
+def _print_wrapped(console, gutter: str, continuation: str, body) -> None:
+    """A gutter, then body wrapped to the console width with a hanging indent."""
+    from rich.text import Text
+
+    room = console.width - len(gutter)
+    pieces = body.wrap(console, room) if room >= 20 and len(body) > room else [body]
+    for i, piece in enumerate(pieces):
+        row = Text(gutter if i == 0 else continuation, style="dim")
+        row.append_text(piece)
         console.print(row)
-        offset += len(line) + 1
+
+
+# Labels for the explain keys natoqa knows; other keys are shown by name, so
+# new numbers added to Answer.explain appear without changes here.
+_LABELS = {
+    "passage_score": "BM25 score",
+    "k1": "k1",
+    "b": "b",
+    "passage_length": "passage length",
+    "average_length": "average length",
+    "terms": "Question terms",
+    "sentences": "Sentences of the passage",
+    "runner_up": "Runner-up",
+    "rule": "How the sentence was picked",
+    "idf": "IDF",
+    "tf": "tf in passage",
+    "contribution": "contribution",
+    "index": "#",
+    "weight": "IDF weight",
+    "chosen": "quoted",
+}
+
+
+_EXPLAIN_ORDER = ("terms", "runner_up", "rule", "sentences")
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key, key.replace("_", " "))
+
+
+def _number(value) -> str:
+    """A scalar as a person reads it: 0.9, 8.07, 28."""
+    return f"{round(value, 2):g}" if isinstance(value, float) else str(value)
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_label(k)} {_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def print_explain(console, explain: dict) -> None:
+    """Answer.explain for a person: the scalars on one line, lists of records
+    as tables (the question terms with their BM25 numbers, the sentences),
+    the runner-up passage as a reference, text as text."""
+    from rich.text import Text
+
+    scalars = {k: v for k, v in explain.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if scalars:
+        line = Text("Why this passage: ", style="bold")
+        line.append(" · ".join(f"{_label(k)} {_number(v)}" for k, v in scalars.items()))
+        console.print(line)
+    # The known sections in reading order (terms, the passage that came
+    # second, then the sentence choice); anything else after, as it comes.
+    order = [k for k in _EXPLAIN_ORDER if k in explain] + [k for k in explain if k not in _EXPLAIN_ORDER]
+    for key in order:
+        value = explain[key]
+        if key in scalars:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            console.print(_explain_table(key, value))
+        elif isinstance(value, dict):
+            line = Text(f"{_label(key)}: ", style="bold")
+            if "path" in value and "start_line" in value:
+                end = value.get("end_line", value["start_line"])
+                line.append(f"{value['path']}:{value['start_line']}-{end}")
+                rest = {k: v for k, v in value.items() if k not in ("path", "start_line", "end_line")}
+                if rest:
+                    line.append("  " + _cell(rest), style="dim")
+            else:
+                line.append(_cell(value))
+            console.print(line)
+        else:
+            line = Text(f"{_label(key)}: ", style="bold")
+            line.append(_cell(value))
+            console.print(line)
+
+
+def _explain_table(key: str, rows: list[dict]):
+    from rich import box
+    from rich.table import Table
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    totals = key == "terms" and "contribution" in columns
+    table = Table(
+        title=_label(key),
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        show_footer=totals,
+        header_style="bold",
+        footer_style="bold",
+    )
+    numeric = {
+        c for c in columns if all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
+    }
+    # A column with any fractional number shows all its numbers with two
+    # decimals, so they line up.
+    fractional = {c for c in numeric if any(isinstance(r.get(c), float) for r in rows)}
+    for i, column in enumerate(columns):
+        footer = ""
+        if totals and column == "contribution":
+            footer = _cell(float(sum(r.get(column, 0) for r in rows)))
+        elif totals and i == 0:
+            footer = "total"
+        table.add_column(_label(column), justify="right" if column in numeric else "left", footer=footer)
+    for row in rows:
+        table.add_row(*(f"{row[c]:.2f}" if c in fractional else _cell(row.get(c, "")) for c in columns))
+    return table

@@ -1,0 +1,204 @@
+"""The interactive prompt: ask question after question of one loaded corpus.
+
+`natoqa` (or `natoqa ask` with no question) on a terminal comes here. Lines
+are read with readline, so the usual line editing works, and the history is
+kept across sessions in the user's data directory. A line starting with ':'
+is a command (`:help` lists them); any other line is a question, answered
+through the same Session as `natoqa ask`, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from natoqa.errors import NatoqaError
+from natoqa.session import Session
+
+PROMPT = "natoqa> "
+HISTORY_LENGTH = 1_000
+MAX_TOP = 100
+
+HELP = """\
+Type a question and press Enter. Commands:
+  :top N     show N answers per question (now {top})
+  :explain   show why each passage and sentence won (now {explain})
+  :json      print the JSON record instead (now {json})
+  :docs      list the corpus documents
+  :help      this help
+  :quit      leave (Ctrl-D does too)"""
+
+COMMANDS = (":top", ":explain", ":json", ":docs", ":help", ":quit")
+ALIASES = {":exit": ":quit", ":?": ":help"}
+
+
+def history_path() -> Path:
+    """$XDG_DATA_HOME/natoqa/history, else ~/.local/share/natoqa/history."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "natoqa" / "history"
+
+
+class Repl:
+    """The prompt loop's state and its commands; reading and writing are injected
+    so that tests and the terminal share the same logic."""
+
+    def __init__(self, session: Session, console, err_console):
+        self.session = session
+        self.console = console
+        self.err = err_console
+        self.json = False
+        self.done = False
+
+    def handle(self, line: str) -> None:
+        """One line typed at the prompt."""
+        line = line.strip()
+        if not line:
+            return
+        if line.startswith(":"):
+            self.command(line)
+            return
+        try:
+            result = self.session.answer(line)
+        except NatoqaError as exc:
+            self.error(str(exc))
+            return
+        from natoqa import render
+
+        if self.json:
+            # Plain JSON, exactly as `ask --json` prints it, ready to copy.
+            self.console.print(render.to_json(render.result_dict(result), indent=2), soft_wrap=True)
+        else:
+            render.print_human(self.console, result, explain=self.session.explain)
+
+    def command(self, line: str) -> None:
+        name, _, arg = line.partition(" ")
+        name, arg = name.lower(), arg.strip()
+        name = ALIASES.get(name, name)
+        matches = [c for c in COMMANDS if c.startswith(name)] if len(name) > 1 else []
+        if len(matches) != 1:
+            known = " ".join(COMMANDS)
+            self.error(f"unknown command {name!r}; the commands are {known}")
+            return
+        name = matches[0]
+        if name == ":top":
+            if not arg:
+                self.note(f"showing {self.session.top} answer(s) per question")
+                return
+            if not arg.isdigit() or not 1 <= int(arg) <= MAX_TOP:
+                self.error(f":top takes a whole number from 1 to {MAX_TOP}, not {arg!r}")
+                return
+            self.session.top = int(arg)
+            self.note(f"showing {self.session.top} answer(s) per question")
+        elif name == ":explain":
+            self.session.explain = not self.session.explain
+            self.note("explanations " + ("on" if self.session.explain else "off"))
+        elif name == ":json":
+            self.json = not self.json
+            self.note("JSON output " + ("on" if self.json else "off"))
+        elif name == ":docs":
+            self.docs()
+        elif name == ":help":
+            self.note(
+                HELP.format(
+                    top=self.session.top,
+                    explain="on" if self.session.explain else "off",
+                    json="on" if self.json else "off",
+                )
+            )
+        elif name == ":quit":
+            self.done = True
+
+    def docs(self) -> None:
+        from rich.text import Text
+
+        documents = self.session.index.corpus.documents
+        width = max(len(str(len(d.passages))) for d in documents)
+        for d in documents:
+            row = Text(f"{len(d.passages):>{width}}  ")
+            row.append(d.path, style="bold")
+            row.append(f"  {d.title}")
+            self.console.print(row)
+
+    def note(self, message: str) -> None:
+        from rich.text import Text
+
+        self.err.print(Text(message, style="dim"))
+
+    def error(self, message: str) -> None:
+        from rich.text import Text
+
+        self.err.print(Text(f"natoqa: error: {message}", style="bold"))
+
+
+def repl(session: Session, no_color: bool = False) -> int:
+    """Read questions at a prompt until :quit or Ctrl-D; exit code 0.
+
+    Ctrl-C abandons the line being typed (or the answer being drawn) and
+    gives a fresh prompt, as shells do.
+    """
+    from natoqa.render import make_console
+
+    console = make_console(no_color)
+    loop = Repl(session, console, make_console(no_color, stderr=True))
+    corpus = session.index.corpus
+    n_docs, n_passages = len(corpus.documents), len(corpus.passages)
+    loop.note(
+        f"natoqa: {corpus.title or 'corpus'} ({n_docs} document{'s' * (n_docs != 1)}, "
+        f"{n_passages} passages). Ask a question; :help lists commands, Ctrl-D leaves."
+    )
+    history = _start_readline()
+    try:
+        while not loop.done:
+            try:
+                line = input(PROMPT)
+            except EOFError:
+                sys.stdout.write("\n")
+                break
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")
+                continue
+            try:
+                loop.handle(line)
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")
+    finally:
+        _save_history(history, loop)
+    return 0
+
+
+def _start_readline():
+    """Line editing, :command completion and the saved history, where readline exists."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input() still works
+        return None
+    path = history_path()
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass  # no history yet
+    readline.set_history_length(HISTORY_LENGTH)
+
+    def complete(text: str, state: int):
+        options = [c for c in COMMANDS if c.startswith(text)] if text.startswith(":") else []
+        return options[state] if state < len(options) else None
+
+    readline.set_completer(complete)
+    readline.set_completer_delims(" \t\n")
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")  # macOS's readline is libedit
+    else:
+        readline.parse_and_bind("tab: complete")
+    return readline, path
+
+
+def _save_history(history, loop: Repl) -> None:
+    if history is None:
+        return
+    readline, path = history
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(path)
+    except OSError as exc:
+        loop.error(f"cannot save the history to {path}: {exc.strerror or exc}")
