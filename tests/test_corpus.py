@@ -1,0 +1,99 @@
+"""The corpus format: INDEX.md, links, front matter, passages and line numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from natoqa.corpus import load_corpus, parse_index
+from natoqa.errors import CorpusError
+
+from .conftest import SEED_DOC, SEEDS, SHARED, make_corpus
+
+
+def test_seed_corpus_loads_with_true_line_numbers():
+    corpus = load_corpus(SEEDS)
+    [doc] = corpus.documents
+    assert doc.id == "nato-bolsters-eastern-flank"
+    assert doc.title == "Doubting Russian exit, NATO looks to bolster its defenses"
+    raw = SEED_DOC.read_text(encoding="utf-8").split("\n")
+    assert list(doc.lines) == raw
+    assert [(p.start_line, p.end_line) for p in doc.passages][:3] == [(1, 1), (3, 5), (7, 7)]
+    assert len(doc.passages) == 19
+
+
+def test_default_corpus_is_the_bundled_seed():
+    assert load_corpus(None).documents[0].id == "nato-bolsters-eastern-flank"
+
+
+def test_index_links_titles_and_front_matter(tmp_path):
+    index = (
+        "---\ntitle: My notes\ndescription: Things I wrote down\n---\n"
+        "# Heading\n\nSome prose with a [link](ignored.txt) outside a list.\n\n"
+        "- [First *doc*](a.txt) with trailing words\n"
+        "* [Second](sub/b.txt \"a title\")\n"
+        "1. [Web](https://example.com) is not a document\n"
+        "2. [Anchor](#top) neither\n"
+        "```\n- [In a fence](c.txt)\n```\n"
+    )
+    (tmp_path / "sub").mkdir()
+    root = make_corpus(tmp_path, {"a.txt": "alpha\n", "sub/b.txt": "beta\n"}, index=index)
+    corpus = load_corpus(root)
+    assert corpus.title == "My notes"
+    assert corpus.description == "Things I wrote down"
+    assert [(d.id, d.title) for d in corpus.documents] == [("a", "First *doc*"), ("b", "Second")]
+
+
+def test_parse_index_reports_link_lines():
+    meta, entries = parse_index("# T\n\n- [A](a.txt)\n\n- [B](b%20c.txt)\n", "INDEX.md")
+    assert meta == {}
+    assert entries == [(3, "A", "a.txt"), (5, "B", "b c.txt")]
+
+
+def test_single_file_corpus(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("one\n\ntwo\nthree\n", encoding="utf-8")
+    corpus = load_corpus(path)
+    [doc] = corpus.documents
+    assert doc.id == "notes"
+    assert [(p.start_line, p.end_line, p.text) for p in doc.passages] == [(1, 1, "one"), (3, 4, "two\nthree")]
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r", "\n"])
+def test_line_endings_keep_line_numbers(tmp_path, ending):
+    text = ending.join(["Title", "", "first line", "second line", "   ", "third"]) + ending
+    root = make_corpus(tmp_path, {"d.txt": text})
+    doc = load_corpus(root).documents[0]
+    assert [(p.start_line, p.end_line, p.text) for p in doc.passages] == [
+        (1, 1, "Title"),
+        (3, 4, "first line\nsecond line"),
+        (6, 6, "third"),
+    ]
+
+
+def test_byte_order_mark_is_not_text(tmp_path):
+    root = tmp_path / "c"
+    make_corpus(root, {"d.txt": ""})
+    (root / "d.txt").write_bytes("\ufeffHello there\n".encode())
+    doc = load_corpus(root).documents[0]
+    assert doc.lines == ("Hello there",)
+
+
+def test_relative_location_gives_relative_paths(tmp_path, monkeypatch):
+    make_corpus(tmp_path / "c", {"d.txt": "x\n"})
+    monkeypatch.chdir(tmp_path)
+    assert load_corpus("c").documents[0].path == "c/d.txt"
+    assert load_corpus("./c/").documents[0].path == "c/d.txt"
+
+
+def test_link_outside_is_refused(tmp_path):
+    root = make_corpus(tmp_path / "c", {"d.txt": "x\n"}, index="- [Escape](../secret.txt)\n")
+    (tmp_path / "secret.txt").write_text("secret\n")
+    with pytest.raises(CorpusError, match="leads outside the corpus folder"):
+        load_corpus(root)
+
+
+@pytest.mark.skipif(not (SHARED / "bench" / "squad-dev" / "corpus").is_dir(), reason="benchmark data absent")
+def test_benchmark_corpus_loads_as_is():
+    corpus = load_corpus(SHARED / "bench" / "squad-dev" / "corpus")
+    assert len(corpus.documents) == 35
+    assert sum(len(d.passages) for d in corpus.documents) == 35 + 1204  # a title line per article
