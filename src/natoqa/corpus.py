@@ -239,7 +239,12 @@ def _read_bytes(path: Path, display: str) -> bytes:
             raise CorpusError(
                 f"{display}: {size:,} bytes is over natoqa's limit of {MAX_DOCUMENT_BYTES:,} bytes a document; split it"
             )
-        return path.read_bytes()
+        # Bounded even when the size lied (a /proc file, a file still growing).
+        with path.open("rb") as f:
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise CorpusError(f"{display}: over natoqa's limit of {MAX_DOCUMENT_BYTES:,} bytes a document; split it")
+        return data
     except IsADirectoryError:
         raise CorpusError(f"{display}: is a folder, not a text file") from None
     except OSError as exc:

@@ -7,6 +7,7 @@ drift apart in what they answer or how they print it.
 
 from __future__ import annotations
 
+import errno
 import sys
 import unicodedata
 
@@ -18,16 +19,22 @@ from natoqa.index import Index
 # file, a runaway pipe); refusing it keeps the time per question bounded.
 MAX_QUESTION_CHARS = 2_000
 
+# The most bytes a question line of stdin can take (4 bytes a character in
+# UTF-8, and a CRLF): a longer line is refused without being held whole, so
+# piping a binary file in keeps memory bounded.
+MAX_LINE_BYTES = 4 * MAX_QUESTION_CHARS + 2
+
 EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE = 0, 1, 2
 
 
 def validate_question(question: str) -> str:
     """The question with surrounding white space removed, or UsageError."""
     if len(question) > MAX_QUESTION_CHARS:
-        raise UsageError(
-            f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}"
-        )
+        raise UsageError(f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}")
     for col, char in enumerate(question, 1):
+        if 0xDC80 <= ord(char) <= 0xDCFF:
+            # An undecodable byte of the command line, as Python escapes it.
+            raise UsageError(f"the question is not UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at column {col})")
         if char != "\t" and unicodedata.category(char) in ("Cc", "Cs"):
             name = "NUL" if char == "\0" else f"U+{ord(char):04X}"
             raise UsageError(f"the question holds a control character ({name}) at column {col}")
@@ -59,9 +66,13 @@ class Session:
         """
         writer = Writer(fmt, no_color, batch=True)
         code = EXIT_OK
-        for number, raw in enumerate(stream, 1):
-            raw = raw.rstrip(b"\n").rstrip(b"\r")
+        for number, raw, size in _lines(stream, writer):
             try:
+                if size > MAX_LINE_BYTES:
+                    raw = raw[:MAX_QUESTION_CHARS]
+                    raise UsageError(
+                        f"the line is {size:,} bytes long; a question may have at most {MAX_QUESTION_CHARS:,} characters"
+                    )
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -78,6 +89,30 @@ class Session:
                 code = EXIT_NO_ANSWER
         writer.close()
         return code
+
+
+def _lines(stream, writer):
+    """(number, line, length) for each line of stream: the line without its
+    line break, cut to MAX_LINE_BYTES + 1 bytes, and its whole length in bytes."""
+    number = 0
+    while True:
+        try:
+            raw = stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            size, tail = len(raw), raw
+            while size > MAX_LINE_BYTES and not tail.endswith(b"\n"):
+                # The rest of an overlong line is counted and dropped, a chunk at a time.
+                tail = stream.readline(64 * 1024)
+                if not tail:
+                    break
+                size += len(tail)
+        except OSError as exc:
+            writer.close()
+            raise UsageError(f"cannot read questions from stdin: {exc.strerror or exc}") from None
+        size -= len(tail) - len(tail.rstrip(b"\n").rstrip(b"\r"))
+        yield number, raw.rstrip(b"\n").rstrip(b"\r"), size
 
 
 class Writer:
@@ -97,6 +132,9 @@ class Writer:
             from natoqa.render import make_console
 
             self._console = make_console(self.no_color)
+            # rich answers a closed pipe with its own exit(1); let the CLI
+            # see the BrokenPipeError and exit quietly with 141 instead.
+            self._console.on_broken_pipe = _pipe_closed
         return self._console
 
     def result(self, result: Result) -> None:
@@ -115,7 +153,8 @@ class Writer:
     def error(self, line: int, message: str, text: str) -> None:
         from natoqa import render
 
-        sys.stderr.write(f"natoqa: error: stdin line {line}: {message}\n")
+        if sys.stderr is not None:
+            sys.stderr.write(f"natoqa: error: stdin line {line}: {message}\n")
         if self.fmt == "jsonl":
             self.out.write(render.to_json({"question": text, "line": line, "error": message}) + "\n")
         elif self.fmt == "json":
@@ -128,6 +167,10 @@ class Writer:
             data = self.pending[0] if len(self.pending) == 1 and not self.batch else self.pending
             self.out.write(render.to_json(data, indent=2) + "\n")
         self.out.flush()
+
+
+def _pipe_closed() -> None:
+    raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
 
 
 def result_has_explain(result: Result) -> bool:

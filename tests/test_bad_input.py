@@ -1,0 +1,649 @@
+"""Bad input and faults (issue 6): each one is a designed behaviour.
+
+Every case pins the exit code and the one line natoqa prints for it. The
+fault cases that only a real process can show (a closed pipe, Ctrl-C, a
+full disk, a closed stdout, a terminal on stdin) run natoqa as a subprocess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from natoqa import corpus as corpusmod
+from natoqa.cli import cli
+from natoqa.corpus import load_corpus
+
+from .conftest import SEED_DOC
+from .conftest import make_corpus as _make_corpus
+
+NATOQA = [sys.executable, "-m", "natoqa"]
+Q = "Who is Jens Stoltenberg?"
+NO_WORDS = "No answer: no searchable words in the question.\n"
+
+
+def invoke(runner, args, **kwargs):
+    return runner.invoke(cli, args, catch_exceptions=False, **kwargs)
+
+
+def make_corpus(root: Path, docs: dict[str, str], index: str | None = None) -> Path:
+    """conftest's make_corpus, with documents in sub-folders too."""
+    for name in docs:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+    return _make_corpus(root, docs, index)
+
+
+def error_line(result) -> str:
+    """The one line on stderr, checked to be the only one."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# --- files opened, seen through the interpreter's audit hook ---------------
+
+_OPENED: list[str] | None = None
+
+
+def _audit(event, args):
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def opened():
+    """The real paths of every file opened while the test runs."""
+    global _OPENED
+    _OPENED = []
+    try:
+        yield _OPENED
+    finally:
+        _OPENED = None
+
+
+# --- corpus cases -------------------------------------------------------------
+
+DOC = "Storks\n\nWhite storks nest on chimneys in spring.\n"
+
+
+def _missing(root):
+    pass
+
+
+def _no_index(root):
+    root.mkdir()
+    (root / "a.txt").write_text(DOC)
+
+
+def _index(text, docs=None):
+    def build(root):
+        make_corpus(root, docs or {}, index=text)
+
+    return build
+
+
+def _binary_file(name, data):
+    def build(root):
+        make_corpus(root, {}, index=f"- [A]({name})\n")
+        (root / name).write_bytes(data)
+
+    return build
+
+
+CORPUS_ERRORS = [
+    ("missing folder", _missing, "corpus not found: c"),
+    ("folder without INDEX.md", _no_index, "c: not a corpus folder (no INDEX.md)"),
+    (
+        "empty INDEX.md",
+        _index(""),
+        "c/INDEX.md: lists no documents (expected list items such as '- [Title](file.txt)')",
+    ),
+    (
+        "INDEX.md without document links",
+        _index(
+            "# Notes\n\nSee [the storks](a.txt) in prose.\n\n- a list item, no link\n"
+            "- [the web](https://example.org/a.txt)\n- [an anchor](#top)\n\n```\n- [fenced](a.txt)\n```\n",
+            {"a.txt": DOC},
+        ),
+        "c/INDEX.md: lists no documents (expected list items such as '- [Title](file.txt)')",
+    ),
+    (
+        "link to a missing file",
+        _index("- [A](a.txt)\n- [Gone](gone.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:2: linked document not found: c/gone.txt",
+    ),
+    (
+        "link to a folder",
+        _index("- [Sub](sub)\n", {"sub/a.txt": DOC}),
+        "c/INDEX.md:1: linked document not found: c/sub",
+    ),
+    (
+        "duplicate document ids",
+        _index("- [A](a.txt)\n- [Other A](more/a.txt)\n", {"a.txt": DOC, "more/a.txt": DOC}),
+        "c/INDEX.md:2: duplicate document id 'a' (also on line 1); file names must be unique",
+    ),
+    ("empty document", _index("- [A](a.txt)\n", {"a.txt": ""}), "c: the corpus has no text (every document is empty)"),
+    (
+        "only blank lines",
+        _index("- [A](a.txt)\n", {"a.txt": "\n  \n\t\n\r\n\n"}),
+        "c: the corpus has no text (every document is empty)",
+    ),
+    (
+        "not UTF-8",
+        _binary_file("latin1.txt", "Storks\n\nCigognes de l'été.\n".encode("latin-1")),
+        "c/latin1.txt: not UTF-8 text (byte 0xe9 at offset 22)",
+    ),
+    (
+        "UTF-16",
+        _binary_file("wide.txt", "Storks\n".encode("utf-16")),
+        "c/wide.txt: binary file (NUL byte at offset 3), not UTF-8 text",
+    ),
+    (
+        "binary file",
+        _binary_file("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"),
+        "c/image.txt: binary file (NUL byte at offset 8), not UTF-8 text",
+    ),
+    (
+        "INDEX.md not UTF-8",
+        _binary_file("INDEX.md", b"- [A](a.txt) \xff\n"),
+        "c/INDEX.md: not UTF-8 text (byte 0xff at offset 13)",
+    ),
+    (
+        "malformed YAML front matter",
+        _index("---\ntitle: Storks\ndescription: [unclosed\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:3: malformed front matter: expected ',' or ']', but got '<stream end>'",
+    ),
+    (
+        "front matter with a tab indent",
+        _index("---\ntitle: Storks\n\tdescription: x\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:3: malformed front matter: found character '\\t' that cannot start any token",
+    ),
+    (
+        "front matter not a mapping",
+        _index("---\n- one\n- two\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md: front matter must be a mapping of keys to values",
+    ),
+    (
+        "front matter never closed",
+        _index("---\ntitle: Storks\n\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:1: front matter has no closing '---' line",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "message"), [c[1:] for c in CORPUS_ERRORS], ids=[c[0] for c in CORPUS_ERRORS])
+@pytest.mark.parametrize("command", [["ask", "storks"], ["docs"], ["show", "a:3"]], ids=["ask", "docs", "show"])
+def test_corpus_that_cannot_load_exits_3(runner, tmp_path, monkeypatch, build, message, command):
+    monkeypatch.chdir(tmp_path)
+    build(tmp_path / "c")
+    result = runner.invoke(cli, [command[0], "--corpus", "c", *command[1:]])
+    assert (result.exit_code, error_line(result)) == (3, f"natoqa: error: {message}")
+    assert result.stdout == ""
+
+
+def _outside(root):
+    """A secret file next to the corpus folder: a link must never reach it."""
+    secret = root.parent / "outside" / "secret.txt"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("Storks\n\nThe secret stork is in the cellar.\n")
+    return secret
+
+
+ESCAPES = [
+    (
+        "dot-dot",
+        lambda root, secret: "../outside/secret.txt",
+        "link '../outside/secret.txt' leads outside the corpus folder",
+    ),
+    (
+        "dot-dot to /etc/passwd",
+        lambda root, secret: "../../../../../../../../etc/passwd",
+        "link '../../../../../../../../etc/passwd' leads outside the corpus folder",
+    ),
+    (
+        "dot-dot inside a sub-folder",
+        lambda root, secret: "sub/../../outside/secret.txt",
+        "link 'sub/../../outside/secret.txt' leads outside the corpus folder",
+    ),
+    (
+        "percent-encoded dot-dot",
+        lambda root, secret: "%2E%2E/outside/secret.txt",
+        "link '../outside/secret.txt' leads outside the corpus folder",
+    ),
+    (
+        "absolute path",
+        lambda root, secret: str(secret),
+        "link '{secret}' is an absolute path; links must stay inside the corpus folder",
+    ),
+    (
+        "/etc/passwd",
+        lambda root, secret: "/etc/passwd",
+        "link '/etc/passwd' is an absolute path; links must stay inside the corpus folder",
+    ),
+    (
+        "symlink to a file outside",
+        lambda root, secret: (root / "link.txt").symlink_to(secret) or "link.txt",
+        "link 'link.txt' leads outside the corpus folder",
+    ),
+    (
+        "symlinked folder outside",
+        lambda root, secret: (root / "docs").symlink_to(secret.parent) or "docs/secret.txt",
+        "link 'docs/secret.txt' leads outside the corpus folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("target", "message"), [e[1:] for e in ESCAPES], ids=[e[0] for e in ESCAPES])
+def test_links_leaving_the_corpus_are_refused_and_never_read(runner, tmp_path, monkeypatch, opened, target, message):
+    monkeypatch.chdir(tmp_path)
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC, "sub/b.txt": DOC}, index="")
+    secret = _outside(root)
+    link = target(root, secret)
+    (root / "INDEX.md").write_text(f"# Storks\n\n- [A](a.txt)\n- [Escape]({link})\n")
+    opened.clear()
+    result = runner.invoke(cli, ["ask", "--corpus", "c", "where is the secret stork?"])
+    expected = "natoqa: error: c/INDEX.md:4: " + message.format(secret=secret)
+    assert (result.exit_code, error_line(result)) == (3, expected)
+    assert str(secret.resolve()) not in opened
+    assert "/etc/passwd" not in opened
+
+
+def test_symlink_inside_the_corpus_is_followed(runner, tmp_path):
+    root = make_corpus(tmp_path / "c", {"real/a.txt": DOC}, index="- [A](a.txt)\n")
+    (root / "a.txt").symlink_to(root / "real" / "a.txt")
+    result = invoke(runner, ["ask", "--corpus", str(root), "-q", "where do storks nest?"])
+    assert (result.exit_code, result.stdout) == (0, f"{root / 'a.txt'}:3:1: White storks nest on chimneys in spring.\n")
+
+
+def test_an_empty_document_among_others_is_a_warning(runner, tmp_path):
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC, "empty.txt": "\n\n"})
+    result = invoke(runner, ["ask", "--corpus", str(root), "-q", "where do storks nest?"])
+    assert result.exit_code == 0
+    assert result.stdout == f"{root / 'a.txt'}:3:1: White storks nest on chimneys in spring.\n"
+    assert error_line(result) == f"natoqa: warning: {root / 'empty.txt'}: document is empty"
+
+
+LINE_ENDINGS = [
+    ("LF", "\n"),
+    ("CRLF", "\r\n"),
+    ("CR", "\r"),
+]
+
+
+@pytest.mark.parametrize("bom", [False, True], ids=["no-BOM", "BOM"])
+@pytest.mark.parametrize("newline", [e[1] for e in LINE_ENDINGS], ids=[e[0] for e in LINE_ENDINGS])
+def test_line_endings_and_bom_keep_coordinates_right(runner, tmp_path, newline, bom):
+    lines = [
+        "Storks",
+        "",
+        "White storks nest on chimneys.",
+        "They fly south in autumn.",
+        "",
+        "",
+        "Cranes dance in the marsh.",
+    ]
+    data = newline.join(lines).encode() + newline.encode()
+    root = make_corpus(tmp_path / "c", {}, index="- [Birds](birds.txt)\n")
+    (root / "birds.txt").write_bytes(b"\xef\xbb\xbf" * bom + data)
+    result = invoke(runner, ["ask", "--corpus", str(root), "--json", "where do cranes dance?"])
+    assert result.exit_code == 0
+    [answer] = json.loads(result.stdout)["answers"]
+    assert answer["quote"] == {
+        "text": "Cranes dance in the marsh.",
+        "start_line": 7,
+        "start_col": 1,
+        "end_line": 7,
+        "end_col": 26,
+    }
+    assert answer["passage"] == {"text": "Cranes dance in the marsh.", "start_line": 7, "end_line": 7}
+    doc = load_corpus(root).documents[0]
+    assert doc.lines == tuple(lines)
+    assert [(p.start_line, p.end_line) for p in doc.passages] == [(1, 1), (3, 4), (7, 7)]
+    assert invoke(runner, ["show", "--corpus", str(root), "birds:4"]).stdout == (
+        f"{root / 'birds.txt'}:3-4  Birds\n 3 │ White storks nest on chimneys.\n>4 │ They fly south in autumn.\n"
+    )
+
+
+def test_bom_in_index_md_is_ignored(runner, tmp_path):
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC}, index="")
+    (root / "INDEX.md").write_bytes(b"\xef\xbb\xbf---\ntitle: Birds\n---\n- [A](a.txt)\r\n")
+    assert load_corpus(root).title == "Birds"
+    result = invoke(runner, ["docs", "--corpus", str(root)])
+    assert (result.exit_code, result.stdout) == (0, f"2  {root / 'a.txt'}  A\n")
+
+
+def test_document_over_the_limit_is_refused(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(corpusmod, "MAX_DOCUMENT_BYTES", 1000)
+    make_corpus(tmp_path / "c", {"big.txt": "Storks nest.\n" * 77, "small.txt": DOC})  # 1,001 bytes
+    result = runner.invoke(cli, ["ask", "--corpus", "c", "storks"])
+    assert (result.exit_code, error_line(result)) == (
+        3,
+        "natoqa: error: c/big.txt: 1,001 bytes is over natoqa's limit of 1,000 bytes a document; split it",
+    )
+    (tmp_path / "c" / "big.txt").write_text("Storks nest.\n" * 76)  # 988 bytes: allowed
+    assert invoke(runner, ["ask", "--corpus", "c", "-q", "storks nest"]).exit_code == 0
+
+
+def test_the_real_limit_is_50_mb_and_is_checked_before_reading(runner, tmp_path, opened):
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC, "huge.txt": ""})
+    with open(root / "huge.txt", "wb") as f:
+        f.truncate(50 * 1024 * 1024 + 1)  # sparse: no disk used
+    opened.clear()
+    result = runner.invoke(cli, ["docs", "--corpus", str(root)])
+    assert (result.exit_code, error_line(result)) == (
+        3,
+        f"natoqa: error: {root / 'huge.txt'}: 52,428,801 bytes is over natoqa's limit of 52,428,800 bytes a document; split it",
+    )
+    assert str(root / "huge.txt") not in opened
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
+def test_a_file_bigger_than_its_stat_says_is_still_cut_at_the_limit(runner, monkeypatch):
+    # /proc files report a size of 0: only a bounded read keeps the limit.
+    monkeypatch.setattr(corpusmod, "MAX_DOCUMENT_BYTES", 100)
+    result = runner.invoke(cli, ["docs", "--corpus", "/proc/self/status"])
+    assert (result.exit_code, error_line(result)) == (
+        3,
+        "natoqa: error: /proc/self/status: over natoqa's limit of 100 bytes a document; split it",
+    )
+
+
+def test_a_large_allowed_document_loads_with_bounded_memory(tmp_path):
+    # 8 MB of text, loaded in a fresh interpreter: the peak resident memory
+    # must stay a small multiple of the file (lines, passages, one copy).
+    paragraph = ("The stork returns to the same nest every spring, and the village counts the days. " * 4).strip()
+    text = "\n\n".join(f"{i}. {paragraph}" for i in range(24_000)) + "\n"
+    path = tmp_path / "big.txt"
+    path.write_text(text)
+    size = path.stat().st_size
+    script = (
+        "import resource, sys\n"
+        "from natoqa.corpus import load_corpus\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "c = load_corpus(sys.argv[1])\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(len(c.passages), (peak - base) * 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True).stdout
+    passages, grown = map(int, out.split())
+    assert passages == 24_000
+    assert size > 8_000_000
+    assert grown < 6 * size, f"loading {size:,} bytes took {grown:,} bytes"
+
+
+# --- question cases -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["", "   ", "\t", "what is it?", "Who is it that was?", "?!... ,;", "“”’", "-- --"],
+    ids=["empty", "spaces", "tab", "stopwords", "more stopwords", "punctuation", "typographic quotes", "dashes"],
+)
+def test_no_searchable_words_is_a_clear_no_answer(runner, question):
+    result = invoke(runner, ["ask", "--", question])
+    assert (result.exit_code, result.stdout, result.stderr) == (1, NO_WORDS, "")
+    data = json.loads(invoke(runner, ["ask", "--json", "--", question]).stdout)
+    assert data == {
+        "question": question.strip(),
+        "answered": False,
+        "answers": [],
+        "reason": "no searchable words in the question",
+    }
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("a" * 100_000, "the question is 100,000 characters long; the limit is 2,000"),
+        ("NATO " * 401, "the question is 2,005 characters long; the limit is 2,000"),
+        ("What\x01is NATO?", "the question holds a control character (U+0001) at column 5"),
+        ("What is\0NATO?", "the question holds a control character (NUL) at column 8"),
+        ("NATO\x1b[31m", "the question holds a control character (U+001B) at column 5"),
+        ("NATO\x7f", "the question holds a control character (U+007F) at column 5"),
+        ("NATO\u0085", "the question holds a control character (U+0085) at column 5"),
+        ("Who is Stoltenberg\n?", "the question holds a control character (U+000A) at column 19"),
+        ("caf\udcff NATO", "the question is not UTF-8 (byte 0xff at column 4)"),
+    ],
+    ids=["100k", "just over", "SOH", "NUL", "escape", "DEL", "C1", "newline", "bad UTF-8"],
+)
+def test_question_that_cannot_be_a_question_exits_2(runner, question, message):
+    result = runner.invoke(cli, ["ask", "--", question])
+    assert (result.exit_code, result.stdout, error_line(result)) == (2, "", f"natoqa: error: {message}")
+
+
+def test_a_question_of_exactly_the_limit_is_answered(runner):
+    question = (Q + " ") * 80
+    question = question[:2000]
+    result = invoke(runner, ["ask", "-q", "--", question])
+    assert result.exit_code == 0
+    assert "Jens Stoltenberg" in result.stdout
+
+
+def test_invalid_utf8_in_argv_from_a_real_process():
+    proc = subprocess.run([*NATOQA, "ask", b"caf\xe9 NATO"], capture_output=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        b"",
+        b"natoqa: error: the question is not UTF-8 (byte 0xe9 at column 4)\n",
+    )
+
+
+def _error_record(line, question, error):
+    return {"question": question, "line": line, "error": error}
+
+
+def test_batch_bad_lines_get_error_records_and_the_rest_are_answered(runner):
+    stdin = b"".join(
+        [
+            Q.encode() + b"\n",
+            b"bad \xff byte\n",
+            b"nul\0here\n",
+            b"bell\x07\n",
+            b"\n",
+            b"   \n",
+            b"What does Putin want?\r\n",
+            b"x" * 100_000 + b"\n",
+            b"NATO " * 500 + b"\n",
+            b"How many troops is the U.S. sending to Poland?",  # no final line break
+        ]
+    )
+    result = invoke(runner, ["ask", "-", "--jsonl"], input=stdin)
+    assert result.exit_code == 2
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("answered") for r in records] == [True, None, None, None, True, None, None, True]
+    assert [r["question"] for r in records if "answered" in r] == [
+        Q,
+        "What does Putin want?",
+        "How many troops is the U.S. sending to Poland?",
+    ]
+    assert [r for r in records if "error" in r] == [
+        _error_record(2, "bad \ufffd byte", "not UTF-8 (byte 0xff at column 5)"),
+        _error_record(3, "nul\0here", "the question holds a control character (NUL) at column 4"),
+        _error_record(4, "bell\x07", "the question holds a control character (U+0007) at column 5"),
+        _error_record(8, "x" * 2000, "the line is 100,000 bytes long; a question may have at most 2,000 characters"),
+        _error_record(9, "NATO " * 500, "the question is 2,500 characters long; the limit is 2,000"),
+    ]
+    assert result.stderr.splitlines() == [
+        "natoqa: error: stdin line 2: not UTF-8 (byte 0xff at column 5)",
+        "natoqa: error: stdin line 3: the question holds a control character (NUL) at column 4",
+        "natoqa: error: stdin line 4: the question holds a control character (U+0007) at column 5",
+        "natoqa: error: stdin line 8: the line is 100,000 bytes long; a question may have at most 2,000 characters",
+        "natoqa: error: stdin line 9: the question is 2,500 characters long; the limit is 2,000",
+    ]
+
+
+def test_batch_error_records_in_a_json_array(runner):
+    result = invoke(runner, ["ask", "-", "--json"], input=Q.encode() + b"\n\xc3\x28\n")
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data[0]["answered"] is True
+    assert data[1] == _error_record(2, "\ufffd(", "not UTF-8 (byte 0xc3 at column 1)")
+
+
+@pytest.mark.parametrize("fmt", [[], ["-q"]], ids=["human", "quiet"])
+def test_batch_bad_line_in_human_and_quiet_output(runner, fmt):
+    result = invoke(runner, ["ask", "-", *fmt], input=b"\xff\n" + Q.encode() + b"\n")
+    assert result.exit_code == 2
+    assert "Jens Stoltenberg" in result.stdout
+    assert error_line(result) == "natoqa: error: stdin line 1: not UTF-8 (byte 0xff at column 1)"
+
+
+def test_batch_with_only_stopword_lines_exits_1(runner):
+    result = invoke(runner, ["ask", "-", "--jsonl"], input="what is it?\n" + Q + "\n")
+    assert result.exit_code == 1
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["reason"] == "no searchable words in the question"
+
+
+def test_batch_of_random_binary_junk_answers_the_real_question(runner):
+    junk = bytes(range(256)) * 40 + b"\n" + os.urandom(20_000).replace(b"\n", b"") + b"\n"
+    result = invoke(runner, ["ask", "-", "--jsonl"], input=junk + Q.encode() + b"\n")
+    assert result.exit_code == 2
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[-1]["question"] == Q and records[-1]["answered"] is True
+    assert all("error" in r for r in records[:-1])
+
+
+def test_stdin_terminal_says_how_to_end_input():
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*NATOQA, "ask", "-", "-q"], stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(follower)
+    os.write(leader, Q.encode() + b"\n\x04")  # a line, then Ctrl-D
+    out, err = proc.communicate(timeout=60)
+    os.close(leader)
+    assert (proc.returncode, err) == (
+        0,
+        b"natoqa: reading questions from the terminal, one a line; end with Ctrl-D.\n",
+    )
+    assert out.startswith(str(SEED_DOC).encode() + b":15:1: ")
+
+
+def test_closed_stdin_with_dash_exits_2():
+    proc = subprocess.run(
+        [*NATOQA, "ask", "-"], stdin=subprocess.DEVNULL, capture_output=True, preexec_fn=lambda: os.close(0)
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        b"",
+        b"natoqa: error: cannot read questions: standard input is closed\n",
+    )
+
+
+# --- output cases -------------------------------------------------------------
+
+
+def _questions(n: int) -> bytes:
+    return (Q + "\n").encode() * n
+
+
+@pytest.mark.parametrize("fmt", [["--jsonl"], []], ids=["jsonl", "human"])
+def test_closed_pipe_exits_quietly(tmp_path, fmt):
+    questions = tmp_path / "questions.txt"
+    questions.write_bytes(_questions(300))
+    with questions.open("rb") as stdin:
+        natoqa = subprocess.Popen(
+            [*NATOQA, "ask", "-", *fmt], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        head = subprocess.Popen(["head", "-1"], stdin=natoqa.stdout, stdout=subprocess.PIPE)
+        natoqa.stdout.close()  # head owns the read end now
+        first, _ = head.communicate(timeout=60)
+        err = natoqa.stderr.read()
+        natoqa.wait(timeout=60)
+    assert (natoqa.returncode, err) == (141, b"")
+    assert Q.encode() in first or b"Stoltenberg" in first
+
+
+def test_ctrl_c_during_a_batch_exits_130_without_traceback():
+    proc = subprocess.Popen(
+        [*NATOQA, "ask", "-", "--jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdin.write((Q + "\n").encode())
+    proc.stdin.flush()
+    first = proc.stdout.readline()  # the batch is under way, waiting for line 2
+    assert json.loads(first)["answered"] is True
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, b"", b"natoqa: error: interrupted\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", Q],
+        ["ask", Q, "--json"],
+        ["ask", "-", "--jsonl"],
+        ["ask", "-", "-q"],
+        ["docs"],
+        ["show", "nato-bolsters-eastern-flank:13"],
+        ["--help"],
+    ],
+    ids=["human", "json", "jsonl batch", "quiet batch", "docs", "show", "help"],
+)
+def test_full_disk_fails_with_one_line(args):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*NATOQA, *args], input=_questions(3), stdout=full, stderr=subprocess.PIPE)
+    assert (proc.returncode, proc.stderr) == (2, b"natoqa: error: cannot write output: No space left on device\n")
+
+
+@pytest.mark.parametrize("args", [["ask", Q], ["ask", Q, "-q"], ["docs"]], ids=["human", "quiet", "docs"])
+def test_closed_stdout_fails_with_one_line(args):
+    proc = subprocess.run([*NATOQA, *args], stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+    assert (proc.returncode, proc.stderr) == (2, b"natoqa: error: cannot write output: standard output is closed\n")
+
+
+def test_closed_stderr_and_full_disk_still_exits_2():
+    with open(os.devnull if not os.path.exists("/dev/full") else "/dev/full", "w") as out:
+        proc = subprocess.run(
+            [*NATOQA, "ask", "--corpus", "/nonexistent", Q], stdout=out, preexec_fn=lambda: os.close(2)
+        )
+    assert proc.returncode == 3
+
+
+# --- natoqa never writes inside the corpus, never changes a user's file -------
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under root with its kind, size, mtime and content digest."""
+    tree = {}
+    for path in sorted([root, *root.rglob("*")]):
+        st = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+        tree[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
+    return tree
+
+
+@pytest.mark.parametrize("cache_env", ["NATOQA_CACHE_DIR set", "default cache location"])
+def test_natoqa_never_writes_inside_the_corpus(runner, tmp_path, monkeypatch, tiny_corpus, cache_env):
+    if cache_env == "default cache location":
+        monkeypatch.delenv("NATOQA_CACHE_DIR")
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tiny_corpus)  # even as the current directory
+    (tiny_corpus / "questions.yaml").write_text("questions:\n  - question: What cuts wood?\n")
+    before = snapshot(tiny_corpus)
+    corpus = ["--corpus", str(tiny_corpus)]
+    for args in (
+        ["ask", *corpus, "which tool cuts wood"],
+        ["ask", *corpus, "which tool cuts wood"],  # a second run reads what the first cached
+        ["ask", *corpus, "-", "--jsonl"],
+        ["docs", *corpus],
+        ["show", *corpus, "birds:3"],
+        ["check", *corpus, "questions.yaml"],
+        ["check", *corpus, "questions.yaml", "--record", "-o", str(tmp_path / "recorded.yaml")],
+    ):
+        result = runner.invoke(cli, args, input="Where do penguins swim?\n")
+        assert result.exit_code in (0, 1), (args, result.stderr)
+    assert snapshot(tiny_corpus) == before
