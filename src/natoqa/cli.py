@@ -198,7 +198,9 @@ def cli(ctx):
     """
     if ctx.invoked_subcommand is None:
         if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
-            return ctx.invoke(ask)
+            # Parsed rather than ctx.invoke'd, so that NATOQA_CORPUS applies too.
+            with ask.make_context("ask", [], parent=ctx) as sub:
+                return ask.invoke(sub)
         click.echo(ctx.get_help())
         return EXIT_OK
 

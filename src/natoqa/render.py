@@ -63,6 +63,7 @@ def offset_in_passage(passage_text: str, first_line: int, line: int, col: int) -
 # itself is never cut; the context is cut at word boundaries, and only when
 # it would save more than a few words.
 PASSAGE_CONTEXT = 240
+CONTEXT_LINES = 3  # and at most this many lines either side
 _TRIM_SLACK = 40
 
 _WORD_GAP = re.compile(r"\s+")
@@ -111,6 +112,7 @@ def print_human(console, result: Result, show_passage: bool = True, explain: boo
         if show_passage:
             print_passage(console, answer)
         if explain and answer.explain:
+            console.print()
             print_explain(console, answer.explain)
         console.print()
 
@@ -160,7 +162,9 @@ def _quote_text(answer: Answer):
     return quote
 
 
-def passage_window(text: str, start: int, end: int, context: int = PASSAGE_CONTEXT) -> tuple[int, int]:
+def passage_window(
+    text: str, start: int, end: int, context: int = PASSAGE_CONTEXT, context_lines: int = CONTEXT_LINES
+) -> tuple[int, int]:
     """The part of a passage shown around text[start:end]: [from, to) offsets.
 
     Never cuts into the quote; cuts the context at white space, and leaves a
@@ -168,11 +172,27 @@ def passage_window(text: str, start: int, end: int, context: int = PASSAGE_CONTE
     """
     begin, finish = 0, len(text)
     if start > context + _TRIM_SLACK:
-        gap = _WORD_GAP.search(text, start - context, start)
+        # From the white space before the cut, so a cut that falls on the
+        # start of a word keeps that word.
+        gap = _WORD_GAP.search(text, start - context - 1, start)
         begin = gap.end() if gap else start
     if len(text) - end > context + _TRIM_SLACK:
-        gaps = list(_WORD_GAP.finditer(text, end, end + context))
+        gaps = list(_WORD_GAP.finditer(text, end, end + context + 1))
         finish = gaps[-1].start() if gaps else end
+    # Hard-wrapped text: whole lines of context, a few either side.
+    first = text.count("\n", 0, start) - context_lines
+    if first > 0:
+        line_start = -1
+        for _ in range(first):
+            line_start = text.index("\n", line_start + 1)
+        begin = max(begin, line_start + 1)
+    line_end = len(text) if end == 0 else end - 1
+    for _ in range(context_lines + 1):
+        line_end = text.find("\n", line_end + 1)
+        if line_end < 0:
+            break
+    else:
+        finish = min(finish, line_end)
     return begin, finish
 
 
@@ -252,8 +272,8 @@ def _print_wrapped(console, gutter: str, continuation: str, body) -> None:
     room = console.width - len(gutter)
     pieces = body.wrap(console, room) if room >= 20 and len(body) > room else [body]
     for i, piece in enumerate(pieces):
-        row = Text(gutter if i == 0 else continuation, style="dim")
-        row.append_text(piece)
+        row = Text(gutter if i == 0 else continuation, style="dim", end="")
+        row = Text.assemble(row, piece)
         console.print(row)
 
 
@@ -298,7 +318,7 @@ def _cell(value) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_cell(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{_label(k)} {_cell(v)}" for k, v in value.items())
+        return ", ".join(f"{k.replace('_', ' ')} {_cell(v)}" for k, v in value.items())
     return str(value)
 
 

@@ -1,0 +1,256 @@
+"""The interactive prompt, driven as a person drives it: through a pseudo-terminal.
+
+The screen is what the terminal shows: the bytes natoqa wrote, with the
+escape codes that style them taken out and line ends made plain.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+
+import pexpect
+import pytest
+
+from natoqa.corpus import load_corpus
+from natoqa.interactive import Repl, history_path
+from natoqa.session import Session
+from natoqa.store import load_index
+
+PROMPT = "natoqa> "
+# CSI sequences (styles, bracketed paste mode, cursor moves), OSC 8 links, keypad modes.
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]")
+
+
+def screen(raw: str) -> list[str]:
+    text = ESCAPE.sub("", raw).replace("\r\n", "\n").replace("\r", "")
+    return [line.rstrip() for line in text.split("\n")]
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Start natoqa on a 100-column pseudo-terminal; everything it writes is kept."""
+    children = []
+
+    def start(*args, env=None):
+        environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
+        environ.update(TERM="xterm-256color", **(env or {}))
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "natoqa", *args],
+            env=environ,
+            cwd=str(tmp_path),
+            dimensions=(40, 100),
+            encoding="utf-8",
+            timeout=30,
+        )
+        child.logfile_read = io.StringIO()
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def score(corpus, question: str) -> str:
+    """The score as the screen shows it, from the library (ranking is tuned elsewhere)."""
+    session = Session(load_index(load_corpus(str(corpus)), use_cache=False))
+    return f"{session.answer(question).answers[0].score:.2f}"
+
+
+def ask(child, line: str) -> None:
+    child.sendline(line)
+    child.expect_exact(PROMPT)
+
+
+def test_two_questions_a_command_and_quit(spawn, tiny_corpus, tmp_path):
+    child = spawn(env={"NATOQA_CORPUS": str(tiny_corpus)})
+    child.expect_exact(PROMPT)
+    ask(child, "Which bird has the longest wingspan?")
+    ask(child, "what cuts wood")
+    ask(child, ":docs")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    birds, tools = tiny_corpus / "birds.txt", tiny_corpus / "tools.txt"
+    assert screen(child.logfile_read.getvalue()) == [
+        "natoqa: Test corpus (2 documents, 5 passages). Ask a question; :help lists commands, Ctrl-D leaves.",
+        "natoqa> Which bird has the longest wingspan?",
+        "“The albatross has the longest wingspan of any living bird.”",
+        f"{birds}:3:1  Birds  score {score(tiny_corpus, 'Which bird has the longest wingspan?')}",
+        ">3 │ The albatross has the longest wingspan of any living bird.",
+        " 4 │ It glides for hours.",
+        "",
+        "natoqa> what cuts wood",
+        "“A saw cuts wood.”",
+        f"{tools}:3:24  Tools  score {score(tiny_corpus, 'what cuts wood')}",
+        ">3 │ A hammer drives nails. A saw cuts wood.",
+        "",
+        "natoqa> :docs",
+        f"3  {birds}  Birds",
+        f"2  {tools}  Tools",
+        "natoqa> :quit",
+        "",
+    ]
+    # On a terminal the quote is styled: bold (its short answer reversed), and
+    # underlined in the passage; never a fixed colour.
+    raw = {ESCAPE.sub("", line): line for line in child.logfile_read.getvalue().split("\r\n")}
+    quote = raw["“A saw cuts wood.”"]
+    assert quote.startswith("\x1b[1m“")
+    assert set(re.findall(r"\x1b\[[0-9;]*m", quote)) <= {"\x1b[0m", "\x1b[1m", "\x1b[1;7m"}
+    passage = raw[">3 │ A hammer drives nails. A saw cuts wood."]
+    assert "\x1b[2m>3 │ \x1b[0mA hammer drives nails. \x1b[4m" in passage
+    assert set(re.findall(r"\x1b\[[0-9;]*m", passage)) <= {
+        "\x1b[0m",
+        "\x1b[2m",
+        "\x1b[1m",
+        "\x1b[4m",
+        "\x1b[1;4m",
+        "\x1b[4;7m",
+        "\x1b[1;4;7m",
+    }
+    saved = (tmp_path / "xdg-data" / "natoqa" / "history").read_text().splitlines()
+    assert saved == ["Which bird has the longest wingspan?", "what cuts wood", ":docs", ":quit"]
+
+
+def test_history_is_kept_across_sessions_and_ctrl_d_leaves(spawn, tiny_corpus):
+    env = {"NATOQA_CORPUS": str(tiny_corpus), "NO_COLOR": "1"}
+    first = spawn("ask", env=env)
+    first.expect_exact(PROMPT)
+    ask(first, "can penguins fly")
+    first.sendeof()
+    first.expect(pexpect.EOF)
+    first.close()
+    assert first.exitstatus == 0
+
+    second = spawn(env=env)
+    second.expect_exact(PROMPT)
+    second.send("\x1b[A")  # Up: the question from the last session comes back
+    second.send("\r")
+    second.expect_exact(PROMPT)
+    ask(second, ":top 0")
+    ask(second, ":explain")
+    second.sendeof()
+    second.expect(pexpect.EOF)
+    second.close()
+    assert second.exitstatus == 0
+    raw = second.logfile_read.getvalue()
+    assert "\x1b[1m" not in raw and "\x1b[4m" not in raw  # NO_COLOR: no styles at all
+    lines = screen(raw)
+    assert lines[1:6] == [
+        "natoqa> can penguins fly",
+        "“Penguins cannot fly.”",
+        f"{tiny_corpus / 'birds.txt'}:6:1  Birds  score {score(tiny_corpus, 'can penguins fly')}",
+        ">6 │ Penguins cannot fly. They swim in cold southern seas.",
+        "",
+    ]
+    assert lines[6:] == [
+        "natoqa> :top 0",
+        "natoqa: error: :top takes a whole number from 1 to 100, not '0'",
+        "natoqa> :explain",
+        "explanations on",
+        "natoqa>",  # Ctrl-D at an empty prompt
+        "",
+    ]
+
+
+# The prompt's commands without a terminal: the same Repl, writing to strings.
+
+
+@pytest.fixture
+def repl(tiny_corpus):
+    from rich.console import Console
+
+    def console():
+        return Console(file=io.StringIO(), width=100, color_system=None, highlight=False, markup=False)
+
+    session = Session(load_index(load_corpus(str(tiny_corpus)), use_cache=False))
+    return Repl(session, console(), console())
+
+
+def out(console) -> list[str]:
+    return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def test_top_changes_how_many_answers(repl):
+    repl.handle(":top 3")
+    assert repl.session.top == 3
+    repl.handle(":top")
+    assert out(repl.err) == ["showing 3 answer(s) per question", "showing 3 answer(s) per question"]
+
+
+def test_json_prints_the_record_ask_json_prints(repl):
+    repl.handle(":json")
+    repl.handle("what cuts wood")
+    data = json.loads(repl.console.file.getvalue())
+    assert data["question"] == "what cuts wood"
+    assert data["answers"][0]["quote"]["text"] == "A saw cuts wood."
+    repl.handle(":j")  # a unique prefix is enough
+    assert out(repl.err) == ["JSON output on", "JSON output off"]
+
+
+def test_explain_adds_the_numbers(repl):
+    repl.handle(":explain")
+    repl.handle("what cuts wood")
+    lines = out(repl.console)
+    assert lines[0] == "“A saw cuts wood.”"
+    assert lines[4].startswith("Why this passage: ")
+    assert "Question terms" in lines
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            ":frobnicate",
+            "natoqa: error: unknown command ':frobnicate'; the commands are :top :explain :json :docs :help :quit",
+        ),
+        (":top many", "natoqa: error: :top takes a whole number from 1 to 100, not 'many'"),
+        ("what\x07 cuts", "natoqa: error: the question holds a control character (U+0007) at column 5"),
+    ],
+)
+def test_mistakes_are_one_line_and_the_prompt_goes_on(repl, line, message):
+    repl.handle(line)
+    assert out(repl.err) == [message]
+    assert out(repl.console) == []
+    assert not repl.done
+
+
+def test_help_lists_every_command_with_its_state(repl):
+    repl.handle(":help")
+    assert out(repl.err) == [
+        "Type a question and press Enter. Commands:",
+        "  :top N     show N answers per question (now 1)",
+        "  :explain   show why each passage and sentence won (now off)",
+        "  :json      print the JSON record instead (now off)",
+        "  :docs      list the corpus documents",
+        "  :help      this help",
+        "  :quit      leave (Ctrl-D does too)",
+    ]
+
+
+def test_quit_and_exit_end_the_loop(repl):
+    repl.handle(":exit")
+    assert repl.done
+
+
+def test_history_lives_in_xdg_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert history_path() == tmp_path / "data" / "natoqa" / "history"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert history_path() == tmp_path / ".local" / "share" / "natoqa" / "history"
+
+
+def test_ask_without_a_question_reads_a_pipe(runner, tiny_corpus):
+    from natoqa.cli import cli
+
+    result = runner.invoke(cli, ["ask", "--corpus", str(tiny_corpus), "-q"], input="what cuts wood\n")
+    assert result.exit_code == 0
+    assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
