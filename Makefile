@@ -41,5 +41,9 @@ bench-quick: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python bench/speed.py
 
+## screenshot: regenerate docs/screenshot.svg (the README's) from a real run
+screenshot: $(STAMP)
+	$(BIN)/python docs/make_screenshot.py
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
