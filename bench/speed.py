@@ -290,6 +290,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, help="runs per median (default 7, --quick 3)")
     parser.add_argument("--sizes", help="scale corpus sizes in passages, comma separated (default 1000,10000,100000)")
     parser.add_argument("--skip", default="", help="sections to skip, comma separated: startup,scipy,batch,scale")
+    parser.add_argument("--scipy-venv", help="bin/ folder of an existing venv with natoqa and scipy to use instead")
     parser.add_argument("--save", help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
@@ -303,7 +304,7 @@ def main(argv=None) -> int:
         if "startup" not in skip:
             startup(table, VENV_BIN, cache_root / "startup", runs, "start-up, seed corpus", "startup")
         if "scipy" not in skip:
-            scipy_bin = scipy_venv()
+            scipy_bin = Path(args.scipy_venv) if args.scipy_venv else scipy_venv()
             if scipy_bin is not None:
                 startup(table, scipy_bin, cache_root / "scipy", runs, "start-up, with scipy installed", "scipy")
         if "batch" not in skip:

@@ -174,7 +174,47 @@ def _load(corpus: str | None):
 def _index(corpus, no_cache: bool):
     from natoqa.store import load_index
 
-    return load_index(corpus, use_cache=not no_cache)
+    return load_index(corpus, use_cache=not no_cache, progress=_indexing_bar(), warn=_warn)
+
+
+def _open(corpus: str | None, no_cache: bool):
+    """The index for `ask`: from the cache without reading every document
+    when the cache is current, else the corpus is loaded and indexed."""
+    from natoqa.store import open_index
+
+    index = open_index(corpus, use_cache=not no_cache, progress=_indexing_bar(), warn=_warn)
+    for warning in index.corpus.warnings:
+        click.echo(f"natoqa: warning: {warning}", err=True)
+    return index
+
+
+def _warn(message: str) -> None:
+    click.echo(f"natoqa: warning: {message}", err=True)
+
+
+# A corpus this large takes seconds to index: worth a progress bar.
+PROGRESS_PASSAGES = 5_000
+
+
+def _indexing_bar():
+    """A progress callback drawing a bar on stderr, or None when stderr is
+    not a terminal; the bar appears only for a large corpus."""
+    if not sys.stderr.isatty():
+        return None
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if total < PROGRESS_PASSAGES:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="natoqa: indexing", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return progress
 
 
 @click.group(
@@ -228,7 +268,7 @@ def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_c
     from natoqa.session import Session
 
     words = " ".join(question)
-    session = Session(_index(_load(corpus), no_cache), top=top, explain=explain)
+    session = Session(_open(corpus, no_cache), top=top, explain=explain)
     fmt = "json" if as_json else "jsonl" if as_jsonl else "quiet" if quiet else "human"
     if words == "-" or (not question and sys.stdin is not None and not sys.stdin.isatty()):
         if sys.stdin is None:  # started with `<&-`

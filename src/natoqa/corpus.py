@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -55,6 +56,10 @@ class Document:
     lines: tuple[str, ...] = field(repr=False)
     passages: tuple[Passage, ...] = field(repr=False)
     sha256: str = ""
+    # For the cache's fast check (natoqa.store): the path the file was
+    # read by, and its stat signature taken just before it was read.
+    source: str = field(default="", repr=False, compare=False)
+    signature: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def text_at(self, start_line: int, start_col: int, end_line: int, end_col: int) -> str:
         """The document's text between two 1-based positions, end inclusive."""
@@ -81,6 +86,7 @@ class Corpus:
     documents: tuple[Document, ...]
     passages: tuple[Passage, ...] = field(repr=False)
     warnings: tuple[str, ...] = ()
+    index_sha256: str = field(default="", repr=False, compare=False)  # of INDEX.md, for the cache
 
     def document(self, doc_id: str) -> Document | None:
         for doc in self.documents:
@@ -111,20 +117,18 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     With no location, the bundled seed corpus. Paths on the returned
     records keep the form the location was given in: relative stays relative.
     """
-    if location is None or str(location) == "":
-        named = str(bundled_corpus())
-    else:
-        named = os.fspath(location)
+    named = corpus_location(location)
     path = Path(named)
     if not path.exists():
         raise CorpusError(f"corpus not found: {named}")
     if path.is_file():
-        doc = _read_document(path, named, path.stem, path.stem, 0)
+        doc = _read_document(path, named, path.stem, path.stem, 0, os.path.realpath(path))
         return _corpus(named, path.stem, "", [doc])
     index_path = path / INDEX_NAME
     if not index_path.is_file():
         raise CorpusError(f"{named}: not a corpus folder (no {INDEX_NAME})")
-    index_text = _decode(_read_bytes(index_path, _join(named, INDEX_NAME)), _join(named, INDEX_NAME))
+    index_bytes = _read_bytes(index_path, _join(named, INDEX_NAME))
+    index_text = _decode(index_bytes, _join(named, INDEX_NAME))
     meta, entries = parse_index(index_text, _join(named, INDEX_NAME))
     if not entries:
         raise CorpusError(
@@ -151,11 +155,52 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
         display = _join(named, target)
         if not os.path.isfile(real):
             raise CorpusError(f"{where}: linked document not found: {display}")
-        doc = _read_document(Path(real), display, doc_id, title or doc_id, first_passage)
+        # The cache checks the file by the path as linked, so that a link
+        # pointed elsewhere shows as a change.
+        doc = _read_document(Path(real), display, doc_id, title or doc_id, first_passage, os.path.join(root_real, target))
         first_passage += len(doc.passages)
         documents.append(doc)
     title = str(meta.get("title") or _first_heading(index_text) or path.resolve().name)
-    return _corpus(named, title, str(meta.get("description") or ""), documents)
+    corpus = _corpus(named, title, str(meta.get("description") or ""), documents)
+    return replace(corpus, index_sha256=hashlib.sha256(index_bytes).hexdigest())
+
+
+def corpus_location(location: str | os.PathLike | None = None) -> str:
+    """The corpus location as named: the bundled seed corpus when none is given."""
+    if location is None or str(location) == "":
+        return str(bundled_corpus())
+    return os.fspath(location)
+
+
+def index_digest(named: str) -> str:
+    """sha256 of a corpus folder's INDEX.md; "" for a single-file corpus."""
+    if os.path.isfile(named):
+        return ""
+    return hashlib.sha256(Path(named, INDEX_NAME).read_bytes()).hexdigest()
+
+
+def file_signature(path: str) -> tuple[int, ...]:
+    """(size, mtime_ns, ctime_ns, inode, device, now_ns) of a file, now taken first."""
+    now = time.time_ns()
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, now)
+
+
+def file_digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read(MAX_DOCUMENT_BYTES + 1)).hexdigest()
+
+
+def read_verified_lines(path: str, sha256: str) -> tuple[str, ...]:
+    """The lines of a document the index was built from, checked to be unchanged."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CorpusError(f"{path}: the document changed while natoqa was answering; run again")
+    return split_lines(_decode(data, path))
 
 
 def _corpus(named: str, title: str, description: str, documents: list[Document]) -> Corpus:
@@ -266,7 +311,13 @@ def _decode(data: bytes, display: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _read_document(path: Path, display: str, doc_id: str, title: str, first_index: int) -> Document:
+def _read_document(path: Path, display: str, doc_id: str, title: str, first_index: int, source: str) -> Document:
+    # Taken before the read: a change during the read then shows as a
+    # mismatch next time, never as a signature matching changed content.
+    try:
+        signature = file_signature(source)
+    except OSError:
+        signature = ()
     data = _read_bytes(path, display)
     text = _decode(data, display)
     lines = split_lines(text)
@@ -277,6 +328,8 @@ def _read_document(path: Path, display: str, doc_id: str, title: str, first_inde
         lines=lines,
         passages=tuple(split_passages(lines, doc_id, title, display, first_index)),
         sha256=hashlib.sha256(data).hexdigest(),
+        source=source,
+        signature=signature,
     )
 
 

@@ -1,11 +1,796 @@
-"""Getting an Index for a corpus: built fresh, or read back from the on-disk cache."""
+"""Getting an Index for a corpus: built fresh, or read back from the on-disk cache.
+
+The cache folder ($NATOQA_CACHE_DIR, else $XDG_CACHE_HOME/natoqa, else
+~/.cache/natoqa) holds two kinds of file:
+
+- `index-<key>.nqi`, keyed by content: a digest of every document's sha256,
+  id and title (Corpus.fingerprint), natoqa's version, the index parameters
+  and the source of the modules that compute the index. It holds every
+  attribute named in Index.STATE and the passage table. An edited document
+  gives another key, so it is never answered from a stale index.
+- `where-<key>.json`, keyed by where the corpus is (the name it was given
+  and its real path): the corpus's title and warnings, the sha256 of its
+  INDEX.md, and for each document the sha256 of its content together with
+  the (size, mtime_ns, ctime_ns, inode, device) it had when it was read.
+
+`open_index` answers without reading every document when the INDEX.md is
+byte for byte the same and every document's stat signature equals the
+recorded one. That is trusted only when the recording was made at least
+RACY_NS after the file's last modification: an edit within the file
+system's timestamp granularity of the read could otherwise keep the same
+signature (git's "racily clean" problem). Any other document is read and
+hashed again, and a different hash means a full load and a new index.
+An edit that keeps size, mtime, ctime, inode and device all unchanged needs
+the system clock set back (ctime cannot be set by a program), so it is the
+one change this fast check cannot see. Quotes are cut from the document
+files themselves, whose sha256 is checked again when they are read.
+
+The index file is data, never code: a JSON header, then arrays of numbers
+and JSON texts, read with mmap, array and json. Its magic, format, byte
+order, size and a CRC-32 of the whole body are checked before anything in
+it is used; anything wrong and it is ignored and rebuilt. Files are
+written to a temporary name in the cache folder and renamed into place.
+"""
 
 from __future__ import annotations
 
-from natoqa.corpus import Corpus
+import bisect
+import dataclasses
+import hashlib
+import json
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from array import array
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from natoqa import __version__
+from natoqa import corpus as corpusmod
+from natoqa.corpus import Corpus, Passage
+from natoqa.errors import CorpusError
 from natoqa.index import Index
 
+FORMAT = 1
+MAGIC = b"NATOQA\x00\x01"
+_HEAD = struct.Struct("<8sQI")  # magic, header length, header CRC-32
 
-def load_index(corpus: Corpus, use_cache: bool = True) -> Index:
-    """The index of `corpus`."""
-    return Index(corpus)
+# A file modified less than this long before it was read is hashed again
+# next time instead of trusted by its stat signature. Two seconds covers
+# the coarsest timestamps in use (FAT's two-second mtime).
+RACY_NS = 2_000_000_000
+
+# The modules whose code decides what the index holds: an edit to any of
+# them changes the key, even without a new version number.
+_CODE = ("text", "index", "_nltk", "corpus", "store", "shortanswer")
+_DATA = ("stopwords.txt", "spelling.txt")
+
+# Dataclasses the index may hold inside STATE values, revived by name from
+# these modules only.
+_RECORD_MODULES = ("natoqa.index", "natoqa.text")
+
+
+class CacheMiss(Exception):
+    """A cache file that is missing, foreign, stale or damaged."""
+
+
+def cache_dir() -> Path:
+    """Where natoqa keeps its cache."""
+    env = os.environ.get("NATOQA_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "natoqa"
+    return Path.home() / ".cache" / "natoqa"
+
+
+# --- the two entry points ----------------------------------------------------
+
+
+def load_index(corpus: Corpus, use_cache: bool = True, progress=None, warn=None) -> Index:
+    """The index of a loaded corpus, from the cache when it holds it.
+
+    `progress(done, total)` is called while a new index is built; `warn`
+    gets a one-line message when the cache cannot be written.
+    """
+    if not use_cache:
+        return build(corpus, progress)
+    directory = cache_dir()
+    key = content_key(corpus.fingerprint())
+    path = directory / f"index-{key}.nqi"
+    try:
+        index = read_index(path, key, corpus)
+    except Exception:  # a damaged or foreign file is never trusted
+        index = None
+    if index is None:
+        index = build(corpus, progress)
+        _save(directory, corpus, lambda: write_index(path, index, key, corpus), warn)
+    _save(directory, corpus, lambda: write_locator(directory, corpus, key), warn)
+    return index
+
+
+def open_index(location=None, use_cache: bool = True, progress=None, warn=None) -> Index:
+    """The index of the corpus at `location`, reading as little as it can.
+
+    With a current cache, the documents are neither read nor analysed:
+    passages are read from their files when an answer needs them.
+    """
+    if use_cache:
+        try:
+            index = _open_cached(location, warn)
+        except Exception:  # anything unexpected: fall back to a full load
+            index = None
+        if index is not None:
+            return index
+    return load_index(corpusmod.load_corpus(location), use_cache, progress, warn)
+
+
+def build(corpus: Corpus, progress=None) -> Index:
+    """A new index; `progress(done, total)` is told how far the analysis is."""
+    if progress is None:
+        return Index(corpus)
+    index = Index(_Counting(corpus, progress))
+    index.corpus = corpus
+    progress(len(corpus.passages), len(corpus.passages))
+    return index
+
+
+class _Counting:
+    """The corpus as Index sees it while building: its first pass over the
+    passages (the text analysis, nearly all of the work) reports progress."""
+
+    def __init__(self, corpus: Corpus, progress):
+        self._corpus = corpus
+        self.passages = _CountingPassages(corpus.passages, progress)
+
+    def __getattr__(self, name):
+        return getattr(self._corpus, name)
+
+
+class _CountingPassages(Sequence):
+    def __init__(self, passages, progress):
+        self._passages = passages
+        self._progress = progress
+
+    def __len__(self):
+        return len(self._passages)
+
+    def __getitem__(self, i):
+        return self._passages[i]
+
+    def __iter__(self):
+        progress, self._progress = self._progress, None
+        total = len(self._passages)
+        for i, passage in enumerate(self._passages):
+            if progress is not None and i % 256 == 0:
+                progress(i, total)
+            yield passage
+
+
+def _save(directory: Path, corpus: Corpus, write, warn) -> None:
+    if _inside(directory, corpus.root):
+        if warn:
+            warn(f"cache folder {directory} is inside the corpus; not caching the index")
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        write()
+    except (OSError, ValueError, TypeError, _Unsupported) as exc:
+        if warn and not isinstance(exc, _Unsupported):
+            warn(f"cannot write the index cache in {directory}: {getattr(exc, 'strerror', None) or exc}")
+
+
+def _inside(directory: Path, root: str) -> bool:
+    try:
+        root_real = os.path.realpath(root)
+        if os.path.isfile(root_real):
+            root_real = os.path.dirname(root_real)
+        here = os.path.realpath(directory)
+        return os.path.commonpath([root_real, here]) == root_real
+    except (OSError, ValueError):
+        return False
+
+
+# --- keys --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{sys.byteorder}\0".encode())
+    for name in [f"{m}.py" for m in _CODE] + list(_DATA):
+        try:
+            digest.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+        except OSError:
+            digest.update(name.encode() + b"\0-\0")
+    return digest.hexdigest()
+
+
+def content_key(fingerprint: str) -> str:
+    """The name of the index file for a corpus with this fingerprint."""
+    from natoqa import index as indexmod
+
+    params = json.dumps([Index.STATE, indexmod.K1, indexmod.B])
+    return hashlib.sha256(f"{_code_digest()}\0{params}\0{fingerprint}".encode()).hexdigest()[:40]
+
+
+def _locator_path(directory: Path, named: str) -> Path:
+    where = f"{_code_digest()}\0{named}\0{os.path.realpath(named)}"
+    return directory / f"where-{hashlib.sha256(where.encode()).hexdigest()[:40]}.json"
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def _write_atomic(path: Path, chunks) -> None:
+    """Write to a temporary file beside `path`, then rename it into place:
+    a reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class _Unsupported(Exception):
+    """A STATE value the format cannot hold as data."""
+
+
+def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
+    sections: list[bytes] = []
+
+    def add(data: bytes) -> int:
+        sections.append(data)
+        return len(sections) - 1
+
+    key_sets: dict[tuple, int] = {}
+
+    def keys_section(keys: list[str]) -> int:
+        token = tuple(keys)
+        if token not in key_sets:
+            encoded = [k.encode("utf-8", "surrogatepass") for k in keys]
+            offsets = array("q", [0])
+            for k in encoded:
+                offsets.append(offsets[-1] + len(k))
+            key_sets[token] = add(offsets.tobytes()), add(b"".join(encoded))
+        return key_sets[token]
+
+    state = {name: _encode_value(getattr(index, name), add, keys_section) for name in Index.STATE}
+    doc_number = {doc.id: i for i, doc in enumerate(corpus.documents)}
+    passages = corpus.passages
+    table = array("q")
+    for p in passages:
+        table.extend((doc_number[p.document], p.start_line, p.end_line))
+    header = {
+        "format": FORMAT,
+        "natoqa": __version__,
+        "byteorder": sys.byteorder,
+        "key": key,
+        "fingerprint": corpus.fingerprint(),
+        "state": state,
+        "documents": [[d.id, d.title, d.sha256] for d in corpus.documents],
+        "passages": [len(passages), add(table.tobytes())],
+    }
+    # Sections are laid out on 8-byte boundaries so arrays can be cast in place.
+    layout, offset = [], 0
+    for data in sections:
+        layout.append([offset, len(data)])
+        offset += len(data) + (-len(data) % 8)
+    body = [data + b"\0" * (-len(data) % 8) for data in sections]
+    crc = 0
+    for chunk in body:
+        crc = zlib.crc32(chunk, crc)
+    header["sections"] = layout
+    header["body_size"] = offset
+    header["body_crc"] = crc
+    raw = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode()
+    raw += b" " * (-(len(raw) + _HEAD.size) % 8)
+    _write_atomic(path, [_HEAD.pack(MAGIC, len(raw), zlib.crc32(raw)), raw, *body])
+
+
+def _sorted_keys(value: dict) -> list[str]:
+    # Sorted by UTF-8 bytes, the order bisect meets them in on disk.
+    return sorted(value, key=lambda k: k.encode("utf-8", "surrogatepass"))
+
+
+def _encode_value(value, add, keys_section) -> dict:
+    """How one STATE value is stored: small ones in the header, large ones
+    as arrays (numbers) or one JSON text per item, read when asked for."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"kind": "json", "value": _tag(value)}
+    if isinstance(value, (list, tuple)):
+        container = "tuple" if isinstance(value, tuple) else "list"
+        if value and all(type(v) is bool for v in value):
+            return {"kind": "bools", "of": container, "data": add(bytes(value))}
+        if value and all(type(v) is int for v in value):
+            try:
+                return {"kind": "ints", "of": container, "data": add(array("q", value).tobytes())}
+            except OverflowError:
+                pass
+        if value and all(type(v) is float for v in value):
+            return {"kind": "floats", "of": container, "data": add(array("d", value).tobytes())}
+        offsets, blob = _json_rows(value)
+        return {"kind": "rows", "of": container, "n": len(value), "offsets": add(offsets), "data": add(blob)}
+    if isinstance(value, dict) and all(type(k) is str for k in value):
+        keys = _sorted_keys(value)
+        ko, kd = keys_section(keys)
+        if keys and all(type(value[k]) is float for k in keys):
+            return {
+                "kind": "floatmap",
+                "n": len(keys),
+                "keys": [ko, kd],
+                "data": add(array("d", [value[k] for k in keys]).tobytes()),
+            }
+        pairs = _postings(value, keys)
+        if pairs is not None:
+            offsets, ids, weights = pairs
+            return {
+                "kind": "postings",
+                "n": len(keys),
+                "keys": [ko, kd],
+                "offsets": add(offsets),
+                "ids": add(ids),
+                "weights": add(weights),
+            }
+        offsets, blob = _json_rows([value[k] for k in keys])
+        return {"kind": "map", "n": len(keys), "keys": [ko, kd], "offsets": add(offsets), "data": add(blob)}
+    return {"kind": "json", "value": _tag(value)}
+
+
+def _postings(value: dict, keys: list[str]):
+    """Offsets, ids and weights when every value is a list of (int, float)."""
+    offsets, ids, weights = array("q", [0]), array("q"), array("d")
+    for k in keys:
+        items = value[k]
+        if type(items) is not list:
+            return None
+        for item in items:
+            if type(item) is not tuple or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not float:
+                return None
+            ids.append(item[0])
+            weights.append(item[1])
+        offsets.append(len(ids))
+    return offsets.tobytes(), ids.tobytes(), weights.tobytes()
+
+
+def _json_rows(items) -> tuple[bytes, bytes]:
+    offsets, parts, at = array("q", [0]), [], 0
+    for item in items:
+        data = json.dumps(_tag(item), ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        parts.append(data)
+        at += len(data)
+        offsets.append(at)
+    return offsets.tobytes(), b"".join(parts)
+
+
+def _tag(value):
+    """JSON for a value, with tuples, non-string keys and records marked so
+    that they come back as what they were."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    if isinstance(value, tuple):
+        return {"t": [_tag(v) for v in value]}
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            return {"m": {k: _tag(v) for k, v in value.items()}}
+        return {"k": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    cls = type(value)
+    if dataclasses.is_dataclass(value) and cls.__module__ in _RECORD_MODULES:
+        return {"c": cls.__qualname__, "f": [_tag(getattr(value, f.name)) for f in dataclasses.fields(value)]}
+    raise _Unsupported(f"cannot cache a {cls.__name__}")
+
+
+def _untag(value):
+    if type(value) is list:
+        return [_untag(v) for v in value]
+    if type(value) is not dict:
+        return value
+    if "t" in value:
+        return tuple(_untag(v) for v in value["t"])
+    if "m" in value:
+        return {k: _untag(v) for k, v in value["m"].items()}
+    if "k" in value:
+        return {_untag(k): _untag(v) for k, v in value["k"]}
+    return _record(value["c"])(*[_untag(v) for v in value["f"]])
+
+
+@lru_cache(maxsize=None)  # noqa: UP033 (one entry per record type)
+def _record(name: str):
+    """A dataclass of natoqa's own, found by name: a cache file can name a
+    record type, never code to run."""
+    for module in _RECORD_MODULES:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ in _RECORD_MODULES:
+            return cls
+    raise CacheMiss(f"unknown record type {name}")
+
+
+def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
+    """Record where the corpus is and what its files looked like when read."""
+    docs = []
+    for doc in corpus.documents:
+        signature = list(getattr(doc, "signature", ()) or ())
+        source = getattr(doc, "source", "")
+        if not source or len(signature) != 6:
+            return  # a corpus not read from files: nothing to check later
+        size, mtime, ctime, ino, dev, taken = signature
+        trusted = taken - max(mtime, ctime) >= RACY_NS
+        docs.append([source, doc.sha256, [size, mtime, ctime, ino, dev] if trusted else None, doc.path])
+    locator = {
+        "format": FORMAT,
+        "named": corpus.root,
+        "real": os.path.realpath(corpus.root),
+        "index_md": getattr(corpus, "index_sha256", ""),
+        "key": key,
+        "fingerprint": corpus.fingerprint(),
+        "title": corpus.title,
+        "description": corpus.description,
+        "warnings": list(corpus.warnings),
+        "documents": docs,
+    }
+    path = _locator_path(directory, corpus.root)
+    data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    _write_atomic(path, [data])
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def read_index(path: Path, key: str, corpus) -> Index | None:
+    """The cached index at `path` for this corpus, or None when there is none.
+
+    Raises on a damaged file; the caller treats that as a miss.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < _HEAD.size:
+            raise CacheMiss("truncated")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    magic, header_len, header_crc = _HEAD.unpack(mm[: _HEAD.size])
+    if magic != MAGIC:
+        raise CacheMiss("not a natoqa index")
+    raw = mm[_HEAD.size : _HEAD.size + header_len]
+    if len(raw) != header_len or zlib.crc32(raw) != header_crc:
+        raise CacheMiss("damaged header")
+    header = json.loads(raw)
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("key") != key:
+        raise CacheMiss("another format or corpus")
+    if header.get("byteorder") != sys.byteorder or header.get("natoqa") != __version__:
+        raise CacheMiss("another machine or version")
+    if header.get("fingerprint") != corpus.fingerprint():
+        raise CacheMiss("another corpus")
+    base = _HEAD.size + header_len
+    if size != base + header["body_size"]:
+        raise CacheMiss("truncated or padded")
+    body = memoryview(mm)[base:]
+    if zlib.crc32(body) != header["body_crc"]:
+        raise CacheMiss("damaged body")
+    return _restore(header, _Sections(body, header["sections"]), corpus)
+
+
+class _Sections:
+    def __init__(self, body: memoryview, layout):
+        if not isinstance(layout, list):
+            raise CacheMiss("bad layout")
+        self.body = body
+        self.layout = []
+        for item in layout:
+            offset, length = item
+            if not (type(offset) is int and type(length) is int and 0 <= offset and offset + length <= len(body)):
+                raise CacheMiss("section out of bounds")
+            self.layout.append((offset, length))
+
+    def raw(self, i) -> memoryview:
+        offset, length = self.layout[i]
+        return self.body[offset : offset + length]
+
+    def typed(self, i, code: str, count: int | None = None) -> memoryview:
+        view = self.raw(i)
+        if len(view) % array(code).itemsize:
+            raise CacheMiss("bad array")
+        view = view.cast(code)
+        if count is not None and len(view) != count:
+            raise CacheMiss("bad array length")
+        return view
+
+
+def _restore(header: dict, sections: _Sections, corpus) -> Index:
+    state = header["state"]
+    if not isinstance(state, dict) or set(state) != set(Index.STATE):
+        raise CacheMiss("another index layout")
+    if isinstance(corpus, CachedCorpus):
+        corpus._load_table(header, sections)
+    index = Index.__new__(Index)
+    index.corpus = corpus
+    for name in Index.STATE:
+        setattr(index, name, _decode_value(state[name], sections))
+    return index
+
+
+def _decode_value(spec: dict, sections: _Sections):
+    kind = spec["kind"]
+    if kind == "json":
+        return _untag(spec["value"])
+    if kind in ("bools", "ints", "floats"):
+        code = {"bools": "B", "ints": "q", "floats": "d"}[kind]
+        values = sections.typed(spec["data"], code).tolist()
+        if kind == "bools":
+            values = [v != 0 for v in values]
+        return tuple(values) if spec["of"] == "tuple" else values
+    if kind == "rows":
+        n = spec["n"]
+        return _Rows(sections.typed(spec["offsets"], "q", n + 1), sections.raw(spec["data"]))
+    keys = _Keys(*[sections.typed(spec["keys"][0], "q", spec["n"] + 1), sections.raw(spec["keys"][1])])
+    if kind == "floatmap":
+        return _FloatMap(keys, sections.typed(spec["data"], "d", spec["n"]))
+    if kind == "postings":
+        offsets = sections.typed(spec["offsets"], "q", spec["n"] + 1)
+        ids = sections.typed(spec["ids"], "q")
+        weights = sections.typed(spec["weights"], "d", len(ids))
+        return _Postings(keys, offsets, ids, weights)
+    if kind == "map":
+        return _JsonMap(keys, _Rows(sections.typed(spec["offsets"], "q", spec["n"] + 1), sections.raw(spec["data"])))
+    raise CacheMiss(f"unknown kind {kind}")
+
+
+class _Rows(Sequence):
+    """A list whose items are decoded from JSON when first read."""
+
+    def __init__(self, offsets: memoryview, data: memoryview):
+        self._offsets = offsets
+        self._data = data
+        self._memo: dict[int, object] = {}
+
+    def __len__(self):
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        try:
+            return self._memo[i]
+        except KeyError:
+            pass
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        item = _untag(json.loads(self._data[self._offsets[i] : self._offsets[i + 1]].tobytes()))
+        self._memo[i] = item
+        return item
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+class _Keys:
+    """Sorted keys on disk, found by binary search."""
+
+    def __init__(self, offsets: memoryview, data: memoryview):
+        self._offsets = offsets
+        self._data = data
+        self.n = len(offsets) - 1
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i) -> bytes:
+        return self._data[self._offsets[i] : self._offsets[i + 1]].tobytes()
+
+    def find(self, key) -> int:
+        if type(key) is not str:
+            return -1
+        target = key.encode("utf-8", "surrogatepass")
+        i = bisect.bisect_left(self, target)
+        return i if i < self.n and self[i] == target else -1
+
+    def text(self, i) -> str:
+        return self[i].decode("utf-8", "surrogatepass")
+
+
+class _LazyMap(Mapping):
+    def __init__(self, keys: _Keys):
+        self._keys = keys
+        self._memo: dict = {}
+
+    def __len__(self):
+        return self._keys.n
+
+    def __iter__(self):
+        return (self._keys.text(i) for i in range(self._keys.n))
+
+    def __getitem__(self, key):
+        try:
+            return self._memo[key]
+        except (KeyError, TypeError):
+            pass
+        i = self._keys.find(key)
+        if i < 0:
+            raise KeyError(key)
+        value = self._value(i)
+        self._memo[key] = value
+        return value
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key):
+        return self.get(key, _MISSING) is not _MISSING
+
+
+_MISSING = object()
+
+
+class _FloatMap(_LazyMap):
+    def __init__(self, keys, values):
+        super().__init__(keys)
+        self._values = values
+
+    def _value(self, i):
+        return self._values[i]
+
+
+class _Postings(_LazyMap):
+    def __init__(self, keys, offsets, ids, weights):
+        super().__init__(keys)
+        self._offsets, self._ids, self._weights = offsets, ids, weights
+
+    def _value(self, i):
+        a, b = self._offsets[i], self._offsets[i + 1]
+        return list(zip(self._ids[a:b].tolist(), self._weights[a:b].tolist(), strict=True))
+
+
+class _JsonMap(_LazyMap):
+    def __init__(self, keys, rows: _Rows):
+        super().__init__(keys)
+        self._rows = rows
+
+    def _value(self, i):
+        return self._rows[i]
+
+
+# --- the warm path: a corpus known from the cache ----------------------------
+
+
+def _open_cached(location, warn) -> Index | None:
+    named = corpusmod.corpus_location(location)
+    directory = cache_dir()
+    try:
+        locator = json.loads(_locator_path(directory, named).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(locator, dict) or locator.get("format") != FORMAT or locator.get("named") != named:
+        return None
+    if locator.get("real") != os.path.realpath(named):
+        return None
+    if locator["index_md"] != corpusmod.index_digest(named):
+        return None
+    refreshed = False
+    for entry in locator["documents"]:
+        source, sha256, recorded, _ = entry
+        signature = corpusmod.file_signature(source)
+        if recorded is not None and list(signature[:5]) == recorded:
+            continue
+        # Changed, or recorded too soon after a change to be trusted: the
+        # content decides.
+        if corpusmod.file_digest(source) != sha256:
+            return None
+        size, mtime, ctime, ino, dev, taken = signature
+        if taken - max(mtime, ctime) >= RACY_NS:
+            entry[2] = [size, mtime, ctime, ino, dev]
+            refreshed = True
+    corpus = CachedCorpus(named, locator)
+    index = read_index(directory / f"index-{locator['key']}.nqi", locator["key"], corpus)
+    if index is None:
+        return None
+    if refreshed and not _inside(directory, named):
+        try:
+            data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            _write_atomic(_locator_path(directory, named), [data])
+        except OSError:
+            pass  # only the fast check is lost
+    return index
+
+
+class CachedCorpus:
+    """A corpus known from the cache: its passages are read from their
+    files only when asked for, and checked against the recorded sha256."""
+
+    def __init__(self, named: str, locator: dict):
+        self.root = named
+        self.title = locator["title"]
+        self.description = locator["description"]
+        self.warnings = tuple(locator["warnings"])
+        self._fingerprint = locator["fingerprint"]
+        self._sources = [entry[0] for entry in locator["documents"]]
+        self._paths = [entry[3] for entry in locator["documents"]]
+        self._full: Corpus | None = None
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def _load_table(self, header: dict, sections: _Sections) -> None:
+        docs = header["documents"]
+        if len(docs) != len(self._sources):
+            raise CacheMiss("document count")
+        self._docs = [(d[0], d[1], d[2], source) for d, source in zip(docs, self._sources, strict=True)]
+        n, table = header["passages"]
+        self._table = sections.typed(table, "q", 3 * n)
+        self._n = n
+        self.passages = _CachedPassages(self)
+
+    def _passage(self, p: int) -> Passage:
+        t = self._table
+        d, start, end = t[3 * p], t[3 * p + 1], t[3 * p + 2]
+        doc_id, title, sha256, source = self._docs[d]
+        lines = _document_lines(source, sha256)
+        return Passage(p, doc_id, title, self._paths[d], start, end, "\n".join(lines[start - 1 : end]))
+
+    @property
+    def documents(self):
+        # Rarely needed on the answering path: load the corpus for real.
+        if self._full is None:
+            self._full = corpusmod.load_corpus(self.root)
+            if self._full.fingerprint() != self._fingerprint:
+                raise CorpusError(f"{self.root}: the corpus changed while natoqa was reading it; run again")
+        return self._full.documents
+
+    def document(self, doc_id: str):
+        for doc in self.documents:
+            if doc.id == doc_id:
+                return doc
+        return None
+
+
+@lru_cache(maxsize=64)
+def _document_lines(source: str, sha256: str) -> tuple[str, ...]:
+    return corpusmod.read_verified_lines(source, sha256)
+
+
+class _CachedPassages(Sequence):
+    def __init__(self, corpus: CachedCorpus):
+        self._corpus = corpus
+        self._memo: dict[int, Passage] = {}
+
+    def __len__(self):
+        return self._corpus._n
+
+    def __getitem__(self, p):
+        if isinstance(p, slice):
+            return [self[i] for i in range(*p.indices(len(self)))]
+        try:
+            return self._memo[p]
+        except KeyError:
+            pass
+        if p < 0:
+            p += len(self)
+        if not 0 <= p < len(self):
+            raise IndexError(p)
+        passage = self._memo[p] = self._corpus._passage(p)
+        return passage
