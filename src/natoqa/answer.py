@@ -1,26 +1,60 @@
 """From a question to quoted answers: rank passages, pick the sentence, cite it.
 
+Ranking has two stages. BM25 over passages, with the document title as a
+field of every passage, picks CANDIDATES passages cheaply. Each candidate
+is then scored again from its best sentence: the question terms the
+sentence holds, the question's word pairs it repeats (a phrase match is
+stronger evidence than the same words scattered), and its neighbours. The
+best sentence of the best passage is the quote.
+
 The quote is always a verbatim span of a document: one sentence, or two
 adjacent sentences when the second carries question terms the first lacks.
 Its coordinates are 1-based lines and columns, end inclusive, computed from
 the passage's own line numbers, so `Document.text_at` gives it back exactly.
+Inside the quote, natoqa.shortanswer picks the short answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from natoqa import shortanswer
 from natoqa import text as textmod
-from natoqa.index import Index, Sentence
+from natoqa.index import KIND_KEY, PREFIX, Index
 
 # How many passages get their sentences examined. Sentence evidence re-ranks
 # among these, so it must be more than the answers shown.
-CANDIDATES = 10
+CANDIDATES = 12
 
-# Below this share of the question's IDF mass found in the best passage,
-# natoqa abstains: the passage shares only incidental words with the
-# question. Calibrated in bench/quality.py.
-MIN_COVERAGE = 0.35
+# Weights of the re-ranking score, each part a share of the question's IDF
+# mass so that long and short questions are on one scale. Tuned on the even
+# half of SQuAD 2.0 dev (bench/quality.py --half tune).
+W_PASSAGE = 1.0  # the passage's BM25 score
+W_SENTENCE = 2.0  # the best sentence's matched IDF
+W_BIGRAM = 0.5  # question word pairs found adjacent in the sentence
+W_NEIGHBOUR = 0.0  # the matched IDF of the sentences either side
+W_TITLE = 0.5  # question terms in the document title
+W_KIND = 0.1  # the sentence holds a phrase of the kind the question asks for
+
+HEADING = 0.25  # the share of its score a heading passage keeps
+
+# An unknown question word (no passage has it) that shares its first letters
+# with corpus words counts as the most frequent of them, at this share of
+# that word's IDF.
+PARTIAL = 0.5
+# An unknown word with no such relative still counts in the question's mass,
+# at this share of the largest IDF: part of the question nothing answers.
+UNSEEN = 1.0
+
+# Below this confidence natoqa abstains. Confidence is the share of the
+# question's telling weight (text.telling: rarity in English at large, not
+# in this corpus) that the best passage holds. Corpus IDF cannot judge a
+# word the corpus lacks; English rarity can: a question whose rare words
+# ("Normandy", "Rollo") are absent is about something else, one missing
+# only ordinary words ("called", "became") is probably answered.
+# Calibrated in bench/quality.py to answer 97% of SQuAD questions asked of
+# their own article (tune half).
+MIN_CONFIDENCE = 0.40
 
 
 @dataclass(frozen=True)
@@ -69,53 +103,206 @@ class Question:
     """A question analysed once: its terms and their weights in this index."""
 
     text: str
-    terms: tuple[str, ...]  # distinct stemmed content terms, in order
-    idf: tuple[float, ...]
+    terms: tuple[str, ...]  # distinct stemmed content terms (or their stand-ins), in order
+    idf: tuple[float, ...]  # the weight of each term
+    mass: float  # the question's whole weight, unknown words included
+    bigrams: tuple[tuple[str, float], ...]  # ("a b", weight) for adjacent question terms
+    kind: str  # the expected answer type, see shortanswer.question_kind
+    words: tuple[str, ...]  # the question's normalized words, stopwords included
+    telling: tuple[tuple[str, float], ...] = ()  # (term or stand-in, text.telling of the question's own word)
 
-    @property
-    def mass(self) -> float:
-        return sum(self.idf)
+
+@dataclass(frozen=True)
+class Candidate:
+    """A passage scored for a question, with the parts of its score."""
+
+    passage: int
+    score: float
+    bm25: float
+    title: float
+    sentence: int  # the best sentence's number in the passage
+    sentence_weight: float  # its matched IDF, phrase bonus included
+    bigram: float
+    neighbour: float
+    weights: tuple[float, ...]  # every sentence's matched IDF
 
 
 def analyse(index: Index, question: str) -> Question:
-    terms = tuple(dict.fromkeys(textmod.terms(question)))
-    return Question(question, terms, tuple(index.term_idf(t) for t in terms))
+    words = textmod.tokens_with_spans(question)
+    stop = textmod.stopwords()
+    stems = [textmod.stem(w) for w, _, _ in words if w not in stop]
+    known = [index.idf[t] for t in stems if t in index.idf]
+    top_idf = max(known, default=index.unseen_idf)
+    weights: dict[str, float] = {}
+    mass = 0.0
+    sequence = []
+    telling: dict[str, tuple[str, float]] = {}
+    for term in stems:
+        if term in telling or term in weights:
+            seen = telling.get(term, (term, 0.0))[0]
+            sequence.append(seen or None)
+            continue
+        idf = index.idf.get(term)
+        if idf is None:
+            stand_in = _stand_in(index, term)
+            telling[term] = (stand_in or "", textmod.telling(term))
+            if stand_in is None:
+                mass += UNSEEN * top_idf
+                sequence.append(None)
+                continue
+            idf = PARTIAL * index.idf[stand_in]
+            term = stand_in
+        else:
+            telling[term] = (term, textmod.telling(term))
+        if term not in weights:
+            weights[term] = idf
+            mass += idf
+        sequence.append(term)
+    bigrams = {}
+    for a, b in zip(sequence, sequence[1:], strict=False):
+        if a and b and a != b:
+            bigrams[f"{a} {b}"] = (weights[a] + weights[b]) / 2
+    return Question(
+        text=question,
+        terms=tuple(weights),
+        idf=tuple(weights.values()),
+        mass=mass,
+        bigrams=tuple(bigrams.items()),
+        kind=shortanswer.question_kind([w for w, _, _ in words]),
+        words=tuple(w for w, _, _ in words),
+        telling=tuple(telling.values()),
+    )
+
+
+def _stand_in(index: Index, term: str) -> str | None:
+    """The most frequent corpus term sharing the unknown term's beginning."""
+    if len(term) < PREFIX or not term.isalpha():
+        return None
+    relatives = index.prefixes.get(term[:PREFIX])
+    return relatives[0] if relatives else None
+
+
+def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
+    """The best `depth` passages for a question, best first."""
+    mass = q.mass or 1.0
+    title_docs: dict[int, float] = {}
+    for term, idf in zip(q.terms, q.idf, strict=False):
+        for doc in index.title_postings.get(term, ()):
+            title_docs[doc] = title_docs.get(doc, 0.0) + idf
+    acc = index.scores_weighted(q.terms, q.idf)
+    if title_docs:
+        doc_of = index.passage_doc
+        first = {p: s + W_TITLE * title_docs.get(doc_of[p], 0.0) for p, s in acc.items()}
+    else:
+        first = dict(acc)
+    # Headings (a title line, a caption) name a subject but state nothing:
+    # they count for a fraction of their score, so prose wins ties and more.
+    heading = index.heading
+    for p in first:
+        if heading[p]:
+            first[p] *= HEADING
+    pool = sorted(first, key=lambda p: (-first[p], p))[: max(depth, CANDIDATES)]
+    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
+    out.sort(key=lambda c: (-c.score, c.passage))
+    return out[:depth]
+
+
+def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float) -> Candidate:
+    where = index.where[p]
+    n = len(index.sentences[p]) or 1
+    weights = [0.0] * n
+    for term, idf in zip(q.terms, q.idf, strict=False):
+        for i in where.get(term, ()):
+            weights[i] += idf
+    phrase = [0.0] * n
+    bigram = 0.0
+    for key, w in q.bigrams:
+        found = where.get(key)
+        if found:
+            bigram += w
+            for i in found:
+                phrase[i] += w
+    # A sentence that holds a phrase of the wanted kind (a number for "how
+    # many") can answer; one that only repeats the question's words cannot.
+    cue = [0.0] * n
+    wanted = shortanswer.WANTED.get(q.kind)
+    if wanted:
+        for i in where.get(KIND_KEY + wanted, ()):
+            cue[i] = W_KIND * mass
+    best, best_value, best_nb = 0, -1.0, 0.0
+    for i in range(n):
+        nb = (weights[i - 1] if i else 0.0) + (weights[i + 1] if i + 1 < n else 0.0)
+        value = weights[i] + W_BIGRAM * phrase[i] + cue[i] + W_NEIGHBOUR * nb
+        if value > best_value:
+            best, best_value, best_nb = i, value, nb
+    sentence_weight = weights[best] + W_BIGRAM * phrase[best] + cue[best]
+    score = (W_PASSAGE * bm25 + W_TITLE * title + W_SENTENCE * sentence_weight + W_NEIGHBOUR * best_nb) / mass
+    if index.heading[p]:
+        score *= HEADING
+    return Candidate(
+        passage=p,
+        score=score,
+        bm25=bm25,
+        title=title,
+        sentence=best,
+        sentence_weight=sentence_weight,
+        bigram=bigram,
+        neighbour=best_nb,
+        weights=tuple(weights),
+    )
+
+
+def confidence(index: Index, q: Question, c: Candidate) -> float:
+    """How much of the question the best passage answers, from 0 to 1."""
+    total = sum(w for _, w in q.telling)
+    if not total:
+        return 1.0 if q.terms else 0.0
+    present = index.where[c.passage]
+    return sum(w for term, w in q.telling if term and term in present) / total
 
 
 def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Result:
     """Answer one question with up to `top` quotes, best first."""
     q = analyse(index, question)
     if not q.terms:
+        if q.mass:
+            return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
-    hits = index.search(q.terms, max(top, CANDIDATES))
-    if not hits:
+    ranked = rank(index, q, max(top, CANDIDATES))
+    if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
-    answers = []
-    for rank, hit in enumerate(hits[:top], 1):
-        answer = _answer(index, q, hit.passage, hit.score, rank)
-        if explain:
-            runner_up = hits[rank] if rank < len(hits) else None
-            answer = replace(answer, explain=explain_answer(index, q, hit, runner_up))
-        answers.append(answer)
-    if answers[0].coverage < MIN_COVERAGE:
+    if confidence(index, q, ranked[0]) < MIN_CONFIDENCE:
         return Result(question, False, (), "the best passage matches too little of the question")
+    answers = []
+    for rank_no, c in enumerate(ranked[:top], 1):
+        answer = _answer(index, q, c, rank_no)
+        if explain:
+            runner_up = ranked[rank_no] if rank_no < len(ranked) else None
+            answer = replace(answer, explain=explain_answer(index, q, c, runner_up))
+        answers.append(answer)
     return Result(question, True, tuple(answers))
 
 
-def _answer(index: Index, q: Question, p: int, score: float, rank: int) -> Answer:
-    passage = index.corpus.passages[p]
-    weights = dict(zip(q.terms, q.idf))
-    present = set(index.passage_terms[p])
+def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
+    passage = index.corpus.passages[c.passage]
+    present = index.where[c.passage]
     matched = tuple(t for t in q.terms if t in present)
-    coverage = sum(weights[t] for t in matched) / q.mass if q.mass else 0.0
-    first, last = _best_sentences(index.sentences[p], weights)
+    coverage = sum(idf for t, idf in zip(q.terms, q.idf, strict=False) if t in present) / (q.mass or 1.0)
+    first, last = _quote_sentences(index, q, c)
+    sentences = index.sentences[c.passage]
     if first is None:
         start, end = 0, len(passage.text)
     else:
-        start, end = first.start, last.end
+        start, end = sentences[first].start, sentences[last].end
+    # A quote never starts or ends in white space, whatever the splitter gave.
+    while start < end and passage.text[start].isspace():
+        start += 1
+    while end > start and passage.text[end - 1].isspace():
+        end -= 1
+    short = shortanswer.pick(index, q, c.passage, first, last)
     return Answer(
-        rank=rank,
-        score=round(score, 4),
+        rank=rank_no,
+        score=round(c.score, 4),
         document=passage.document,
         title=passage.title,
         path=passage.path,
@@ -123,31 +310,37 @@ def _answer(index: Index, q: Question, p: int, score: float, rank: int) -> Answe
         passage=PassageRef(passage.text, passage.start_line, passage.end_line),
         coverage=round(coverage, 4),
         matched=matched,
+        answer=None if short is None else span_in_passage(passage.text, passage.start_line, short[0], short[1]),
     )
 
 
-def _best_sentences(sentences: tuple[Sentence, ...], weights: dict[str, float]):
-    """The best sentence, or the best pair of adjacent ones."""
+# A neighbour joins the quote only when it brings question terms the best
+# sentence lacks, worth this share of the question.
+JOIN_SHARE = 0.25
+
+
+def _quote_sentences(index: Index, q: Question, c: Candidate):
+    """The best sentence, or it and one neighbour: (first, last) numbers."""
+    sentences = index.sentences[c.passage]
     if not sentences:
         return None, None
-    sets = [set(s.terms) & weights.keys() for s in sentences]
-
-    def value(found: set[str]) -> float:
-        return sum(weights[t] for t in found)
-
-    best = max(range(len(sentences)), key=lambda i: (value(sets[i]), -i))
+    best = c.sentence
     first = last = best
-    # A neighbour joins the quote only when it brings question terms the
-    # best sentence lacks, worth a real share of the question.
-    gain_before = value(sets[best - 1] - sets[best]) if best > 0 else 0.0
-    gain_after = value(sets[best + 1] - sets[best]) if best + 1 < len(sentences) else 0.0
-    total = sum(weights.values()) or 1.0
-    if max(gain_before, gain_after) / total >= 0.25:
-        if gain_after >= gain_before:
+    weights = dict(zip(q.terms, q.idf, strict=False))
+    own = set(sentences[best].terms)
+
+    def gain(i: int) -> float:
+        if i < 0 or i >= len(sentences):
+            return 0.0
+        return sum(weights[t] for t in set(sentences[i].terms) - own if t in weights)
+
+    before, after = gain(best - 1), gain(best + 1)
+    if max(before, after) / (q.mass or 1.0) >= JOIN_SHARE:
+        if after >= before:
             last = best + 1
         else:
             first = best - 1
-    return sentences[first], sentences[last]
+    return first, last
 
 
 def span_in_passage(passage_text: str, first_line: int, start: int, end: int) -> Span:
@@ -166,42 +359,56 @@ def span_in_passage(passage_text: str, first_line: int, start: int, end: int) ->
     )
 
 
-def explain_answer(index: Index, q: Question, hit, runner_up) -> dict:
-    """The numbers behind an answer: per-term BM25 contributions, the sentence choice."""
-    p = hit.passage
+def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate | None) -> dict:
+    """The numbers behind an answer: per-term BM25 contributions, the re-ranking
+    parts, the sentence choice and the short answer's reason."""
+    p = c.passage
     counts: dict[str, int] = {}
     for term in index.passage_terms[p]:
         counts[term] = counts.get(term, 0) + 1
     norm = index.k1 * (1 - index.b + index.b * index.doc_len[p] / (index.avgdl or 1.0))
     rows = []
-    for term, idf in zip(q.terms, q.idf):
+    for term, idf in zip(q.terms, q.idf, strict=False):
         tf = counts.get(term, 0)
         contribution = idf * tf * (index.k1 + 1) / (tf + norm) if tf else 0.0
         rows.append({"term": term, "idf": round(idf, 4), "tf": tf, "contribution": round(contribution, 4)})
-    weights = dict(zip(q.terms, q.idf))
     sentences = index.sentences[p]
-    first, last = _best_sentences(sentences, weights)
-    chosen = [i for i, s in enumerate(sentences) if first is not None and first.start <= s.start and s.end <= last.end]
+    first, last = _quote_sentences(index, q, c)
+    weights = dict(zip(q.terms, q.idf, strict=False))
     sentence_rows = [
         {
             "index": i + 1,
             "matched": sorted(set(s.terms) & weights.keys()),
-            "weight": round(sum(weights[t] for t in set(s.terms) & weights.keys()), 4),
-            "chosen": i in chosen,
+            "weight": round(c.weights[i], 4),
+            "chosen": first is not None and first <= i <= last,
         }
         for i, s in enumerate(sentences)
     ]
     out = {
-        "passage_score": round(hit.score, 4),
+        "score": round(c.score, 4),
+        "passage_score": round(c.bm25, 4),
+        "title_score": round(c.title, 4),
+        "sentence_score": round(c.sentence_weight, 4),
+        "bigram_score": round(c.bigram, 4),
+        "neighbour_score": round(c.neighbour, 4),
+        "question_mass": round(q.mass, 4),
+        "confidence": round(confidence(index, q, c), 4),
         "k1": index.k1,
         "b": index.b,
         "passage_length": index.doc_len[p],
         "average_length": round(index.avgdl, 2),
         "terms": rows,
         "sentences": sentence_rows,
-        "rule": "the sentence holding the most question IDF weight; a neighbour joins it when it adds "
-        "at least a quarter of the question's weight",
+        "rule": (
+            f"score = ({W_PASSAGE} x BM25 + {W_TITLE} x title + {W_SENTENCE} x best sentence"
+            f" + {W_NEIGHBOUR} x its neighbours) / question mass; the best sentence holds the most"
+            f" question IDF, plus {W_BIGRAM} x the weight of question word pairs it repeats; a neighbour"
+            f" joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight"
+        ),
     }
+    short = shortanswer.explain(index, q, p, first, last)
+    if short:
+        out["short_answer"] = short
     if runner_up is not None:
         other = index.corpus.passages[runner_up.passage]
         out["runner_up"] = {

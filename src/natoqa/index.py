@@ -28,6 +28,11 @@ from natoqa.corpus import Corpus
 K1 = 0.9
 B = 0.4
 
+# Length of the shared beginning that lets an unknown question word stand
+# in for a corpus word: five letters join "deploy" and "deployment" while
+# keeping most accidental neighbours apart.
+PREFIX = 5
+
 
 def lucene_idf(n_docs: int, doc_freq: int) -> float:
     """Lucene's BM25 IDF: positive for every term, however common."""
@@ -55,7 +60,23 @@ class Index:
     (natoqa.store) can save and restore an index without re-analysing text.
     """
 
-    STATE = ("k1", "b", "passage_terms", "sentences", "n_passages", "avgdl", "idf", "doc_len", "postings", "unseen_idf")
+    STATE = (
+        "k1",
+        "b",
+        "passage_terms",
+        "sentences",
+        "n_passages",
+        "avgdl",
+        "idf",
+        "doc_len",
+        "postings",
+        "unseen_idf",
+        "passage_doc",
+        "title_postings",
+        "where",
+        "heading",
+        "prefixes",
+    )
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B):
         self.corpus = corpus
@@ -63,11 +84,35 @@ class Index:
         self.b = b
         self.passage_terms: list[list[str]] = []
         self.sentences: list[tuple[Sentence, ...]] = []
+        # where[p][key] = sentence numbers of passage p holding the key: a
+        # term, or a bigram "a b" of adjacent content terms. Sentence choice
+        # and phrase matching read it instead of re-scanning the text.
+        self.where: list[dict[str, list[int]]] = []
+        self.heading: list[bool] = []
         for passage in corpus.passages:
             spans = textmod.terms_with_spans(passage.text)
             self.passage_terms.append([t for t, _, _ in spans])
-            self.sentences.append(_sentences(passage.text, spans))
+            sentences = _sentences(passage.text, spans)
+            self.sentences.append(sentences)
+            self.where.append(_where(sentences, _kinds(passage.text, sentences)))
+            self.heading.append(_is_heading(passage.text, len(spans)))
+        # The document title is a field of every passage of the document:
+        # an article about the Normans rarely repeats "Normans" in each
+        # paragraph, but its questions name them.
+        doc_number = {doc.id: i for i, doc in enumerate(corpus.documents)}
+        self.passage_doc: list[int] = [doc_number[p.document] for p in corpus.passages]
+        self.title_postings: dict[str, list[int]] = {}
+        for i, doc in enumerate(corpus.documents):
+            for term in dict.fromkeys(textmod.terms(doc.title)):
+                self.title_postings.setdefault(term, []).append(i)
         self._build_statistics()
+        # prefixes[first five letters] = corpus terms starting so, most
+        # frequent first: a question word the corpus never uses
+        # ("deployment") can still meet a relative ("deploy").
+        self.prefixes: dict[str, list[str]] = {}
+        for term in sorted(self.postings, key=lambda t: (-len(self.postings[t]), t)):
+            if len(term) >= PREFIX and term.isalpha():
+                self.prefixes.setdefault(term[:PREFIX], []).append(term)
 
     def _build_statistics(self) -> None:
         bm25 = _rank_bm25_model(self.passage_terms, self.k1, self.b)
@@ -103,6 +148,15 @@ class Index:
                 acc[p] = acc.get(p, 0.0) + idf * weight
         return acc
 
+    def scores_weighted(self, query_terms, weights) -> dict[int, float]:
+        """BM25 with a given weight per query term in place of its IDF."""
+        acc: dict[int, float] = {}
+        postings = self.postings
+        for term, w in zip(query_terms, weights, strict=False):
+            for p, tf_weight in postings.get(term, ()):
+                acc[p] = acc.get(p, 0.0) + w * tf_weight
+        return acc
+
     def search(self, query_terms, top: int) -> list[Hit]:
         """The `top` best passages; ties go to the earlier passage."""
         acc = self.scores(query_terms)
@@ -121,6 +175,50 @@ def _sentences(passage_text: str, spans) -> tuple[Sentence, ...]:
             i += 1
         out.append(Sentence(start, end, tuple(sentence_terms)))
     return tuple(out)
+
+
+# Keys of `where` that are not terms: the sentences holding a phrase of
+# each kind of short answer (see natoqa.shortanswer), so the answer type a
+# question asks for can steer the sentence choice without re-reading text.
+KIND_KEY = "\0"
+
+
+def _kinds(passage_text: str, sentences: tuple[Sentence, ...]) -> dict[str, list[int]]:
+    from natoqa import shortanswer
+
+    out: dict[str, list[int]] = {}
+    for i, sentence in enumerate(sentences):
+        tokens = shortanswer.tokenize(passage_text, sentence.start, sentence.end)
+        for kind in sorted(
+            {
+                kind
+                for a, _, kind in shortanswer.candidates(passage_text, tokens)
+                if kind != "phrase" and (kind != "name" or a > 0)
+            }
+        ):
+            out.setdefault(KIND_KEY + kind, []).append(i)
+    return out
+
+
+def _where(sentences: tuple[Sentence, ...], kinds: dict[str, list[int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = dict(kinds)
+    for i, sentence in enumerate(sentences):
+        seen = set()
+        terms = sentence.terms
+        for j, term in enumerate(terms):
+            keys = (term, f"{terms[j - 1]} {term}") if j else (term,)
+            for key in keys:
+                if key not in seen:
+                    seen.add(key)
+                    out.setdefault(key, []).append(i)
+    return out
+
+
+def _is_heading(text: str, n_terms: int) -> bool:
+    """A one-line passage of a few words without closing punctuation: a title
+    or caption line, which names a subject but never states an answer."""
+    line = text.strip()
+    return "\n" not in line and n_terms <= 12 and not line.endswith((".", "?", "!", '"', "\u201d", ":"))
 
 
 def _rank_bm25_model(tokenized, k1: float, b: float):

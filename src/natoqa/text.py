@@ -80,10 +80,55 @@ def normalize_token(raw: str) -> str:
     return word.rstrip(".,'")
 
 
+@lru_cache(maxsize=1)
+def american_spellings() -> dict[str, str]:
+    """British spelling -> American spelling, from the shipped spelling.txt."""
+    raw = resources.files("natoqa").joinpath("spelling.txt").read_text("utf-8")
+    pairs = {}
+    for line in raw.splitlines():
+        line = line.split("#", 1)[0].split()
+        if len(line) == 2:
+            pairs[line[0]] = line[1]
+    return pairs
+
+
+def american(word: str) -> str:
+    """The American spelling of a lower-cased word ("defence" -> "defense")."""
+    return american_spellings().get(word, word)
+
+
+@lru_cache(maxsize=1)
+def background_zipf() -> dict[str, float]:
+    """Stem -> how common it is in English (Zipf scale), from wordfreq.txt."""
+    raw = resources.files("natoqa").joinpath("wordfreq.txt").read_text("utf-8")
+    out = {}
+    for line in raw.splitlines():
+        if line and not line.startswith("#"):
+            term, zipf = line.split()
+            out[term] = float(zipf)
+    return out
+
+
+# A stem as common as "year" (Zipf 7.5) tells nothing about a question's
+# subject; one missing from the list is rarer than Zipf 2.
+COMMON_ZIPF = 7.5
+RARE_ZIPF = 2.0
+
+
+def telling(term: str) -> float:
+    """How much a stem says about what a text is about: rarer says more."""
+    return max(0.0, COMMON_ZIPF - background_zipf().get(term, RARE_ZIPF))
+
+
 @lru_cache(maxsize=STEM_CACHE_SIZE)
 def stem(word: str) -> str:
-    """Snowball (Porter2) stem of a lower-cased word."""
-    return _nltk.stemmer().stem(word)
+    """Snowball (Porter2) stem of a lower-cased word, spelling folded first.
+
+    Folding British to American spelling before stemming lets "defence" and
+    "defense", "neighbouring" and "neighboring" meet; the stemmer alone
+    keeps them apart.
+    """
+    return _nltk.stemmer().stem(american(word))
 
 
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
@@ -99,11 +144,7 @@ def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
 def terms_with_spans(text: str) -> list[tuple[str, int, int]]:
     """(stemmed term, start, end) for every content token (no stopwords)."""
     stop = stopwords()
-    return [
-        (stem(word), start, end)
-        for word, start, end in tokens_with_spans(text)
-        if word not in stop
-    ]
+    return [(stem(word), start, end) for word, start, end in tokens_with_spans(text) if word not in stop]
 
 
 def terms(text: str) -> list[str]:
@@ -119,4 +160,14 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     Line breaks are ordinary white space to it: hard-wrapped prose keeps its
     sentences whole.
     """
-    return list(_nltk.sentence_splitter().span_tokenize(text))
+    spans = []
+    for start, end in _nltk.sentence_splitter().span_tokenize(text):
+        # Punkt keeps a passage's leading white space in its first sentence;
+        # a quote must start (and its column point) at the first character.
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return spans

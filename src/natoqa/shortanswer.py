@@ -1,0 +1,258 @@
+"""The short answer: the phrase of the quote that answers the question.
+
+The question's first words say what kind of answer it wants (who -> a
+name, when -> a date, how many -> a number, where -> a place name, what or
+which -> a noun phrase). The quote is cut into candidate phrases: runs of
+capitalized words, numbers with their unit, dates, and runs of content
+words. A candidate that only repeats the question is no answer, and
+question words at its edges are trimmed ("NATO Secretary General Jens
+Stoltenberg" answers "Who is the NATO Secretary General?" with "Jens
+Stoltenberg"). Candidates of the wanted kind win; among them the one
+nearest the question's words in the sentence. The result is a pair of
+offsets in the passage text, so the answer is verbatim by construction.
+"""
+
+from __future__ import annotations
+
+import re
+
+from natoqa import text as textmod
+
+PERSON, PLACE, DATE, NUMBER, THING = "person", "place", "date", "number", "thing"
+
+_HOW_NUMBER = frozenset("many much long far old large big tall high often fast deep wide heavy few hot cold".split())
+_NUMBER_NOUNS = frozenset("percentage percent proportion share fraction number amount population rate size".split())
+_SHARE_WORDS = frozenset("share percentage percent proportion fraction".split())
+_DATE_NOUNS = frozenset("year years century decade date month day era period".split())
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+_NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "million billion trillion dozen half first second third fourth fifth sixth seventh eighth ninth tenth".split()
+)
+# Words that may sit inside a name ("Bank of England", "Denmark and Spain").
+_NAME_GLUE = frozenset("of the and de da von van del la le du y".split())
+_YEAR = re.compile(r"1\d{3}|20\d{2}|\d{1,4}s")
+_ORDINAL = re.compile(r"\d+(st|nd|rd|th)")
+_TOKEN = re.compile(r"[$£€]?\w+(?:['.,]\w+)*%?")
+
+
+def question_kind(words: list[str]) -> str:
+    """The kind of answer a question wants, from its lower-cased words."""
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word == "how" and following in _HOW_NUMBER:
+            return NUMBER
+        if word in ("when",):
+            return DATE
+        if word in ("who", "whom", "whose"):
+            return PERSON
+        if word == "where":
+            return PLACE
+        if word in ("what", "which") and following:
+            nxt = words[i + 1 : i + 3]
+            if following in _DATE_NOUNS or (len(nxt) > 1 and nxt[1] in ("year", "century", "decade")):
+                return DATE
+            if following in _NUMBER_NOUNS:
+                return NUMBER
+            return THING
+    return THING
+
+
+class Token:
+    __slots__ = ("start", "end", "raw", "word", "stem", "cap", "num", "stop")
+
+    def __init__(self, start: int, end: int, raw: str, stop: frozenset[str]):
+        self.start, self.end, self.raw = start, end, raw
+        self.word = textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
+        self.stem = textmod.stem(self.word)
+        self.cap = raw[:1].isupper()
+        self.num = any(ch.isdigit() for ch in raw) or self.word in _NUMBER_WORDS
+        self.stop = self.word in stop and not self.num
+
+
+def tokenize(passage_text: str, start: int, end: int) -> list[Token]:
+    stop = textmod.stopwords()
+    folded = textmod.fold(passage_text[start:end])
+    return [Token(start + m.start(), start + m.end(), m.group(), stop) for m in _TOKEN.finditer(folded)]
+
+
+def _joined(passage_text: str, a: Token, b: Token) -> bool:
+    """Only white space or a hyphen between two tokens: one phrase."""
+    gap = passage_text[a.end : b.start]
+    return gap.strip() in ("", "-")
+
+
+def candidates(passage_text: str, tokens: list[Token]) -> list[tuple[int, int, str]]:
+    """(first token, last token, kind) of every candidate phrase."""
+    out = []
+    n = len(tokens)
+    i = 0
+    # Names: runs of capitalized words, glue words allowed inside.
+    while i < n:
+        t = tokens[i]
+        if t.cap and not t.num and not (t.stop and (i == 0 or not _joined(passage_text, tokens[i - 1], t))):
+            j = i
+            while j + 1 < n:
+                nxt = tokens[j + 1]
+                if nxt.cap and not nxt.num and _joined(passage_text, tokens[j], nxt):
+                    j += 1
+                elif (
+                    nxt.word in _NAME_GLUE
+                    and j + 2 < n
+                    and tokens[j + 2].cap
+                    and _joined(passage_text, tokens[j], nxt)
+                    and _joined(passage_text, nxt, tokens[j + 2])
+                ):
+                    j += 2
+                else:
+                    break
+            out.append((i, j, "name"))
+            i = j + 1
+        else:
+            i += 1
+    # Numbers and dates: a run of number words, with a month or a unit.
+    i = 0
+    while i < n:
+        t = tokens[i]
+        if t.num:
+            j = i
+            while (
+                j + 1 < n
+                and (tokens[j + 1].num or tokens[j + 1].word in ("and", "to", "or"))
+                and _joined(passage_text, tokens[j], tokens[j + 1])
+            ):
+                j += 1
+            while tokens[j].word in ("and", "to", "or"):
+                j -= 1
+            first = i
+            if first > 0 and tokens[first - 1].word in _MONTHS:
+                first -= 1
+            last = j
+            if last + 1 < n and tokens[last + 1].word in _MONTHS:
+                last += 1
+                if last + 1 < n and tokens[last + 1].num:
+                    last += 1
+            is_date = (
+                first < i
+                or last > j
+                or any(_YEAR.fullmatch(tokens[k].word) for k in range(i, j + 1))
+                or (_ORDINAL.fullmatch(tokens[j].word) and j + 1 < n and tokens[j + 1].word in ("century", "centuries"))
+            )
+            if is_date:
+                if last + 1 < n and tokens[last + 1].word in ("century", "centuries", "bc", "ad", "bce", "ce"):
+                    last += 1
+                out.append((first, last, "date"))
+            else:
+                out.append((first, last, "number"))
+                # With its unit: "5,000 troops", "60% of its land forces".
+                unit = last
+                while unit + 1 < n and unit - last < 2 and not tokens[unit + 1].stop and not tokens[unit + 1].cap:
+                    if not _joined(passage_text, tokens[unit], tokens[unit + 1]):
+                        break
+                    unit += 1
+                if unit > last:
+                    out.append((first, unit, "number"))
+            i = j + 1
+        else:
+            i += 1
+    # Noun phrases: runs of content words with nothing but space between.
+    i = 0
+    while i < n:
+        if tokens[i].stop:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and not tokens[j + 1].stop and _joined(passage_text, tokens[j], tokens[j + 1]):
+            j += 1
+        out.append((i, j, "phrase"))
+        i = j + 1
+    return out
+
+
+# How well a candidate's kind suits the question's kind.
+_FIT = {
+    PERSON: {"name": 3.0, "phrase": 0.5},
+    PLACE: {"name": 3.0, "phrase": 0.5},
+    DATE: {"date": 4.0, "number": 1.0},
+    NUMBER: {"number": 4.0, "date": 1.0},
+    THING: {"phrase": 1.0, "name": 1.2, "number": 0.5, "date": 0.5},
+}
+# The candidate kind that marks a sentence as able to answer a question kind.
+WANTED = {PERSON: "name", PLACE: "name", DATE: "date", NUMBER: "number"}
+# Below this a candidate does not stand out and no short answer is given.
+MIN_FIT = 0.5
+
+
+def _scored(index, q, p: int, first: int | None, last: int | None):
+    """Every candidate of the quote, scored, best first."""
+    if first is None:
+        return []
+    passage_text = index.corpus.passages[p].text
+    sentences = index.sentences[p]
+    start, end = sentences[first].start, sentences[last].end
+    tokens = tokenize(passage_text, start, end)
+    asked = set(q.terms) | {textmod.stem(w) for w in q.words}
+    hits = [k for k, t in enumerate(tokens) if not t.stop and t.stem in asked]
+    fit = _FIT[q.kind]
+    # "What share / percentage / proportion" asks for a percentage.
+    share = not _SHARE_WORDS.isdisjoint(q.words)
+    scored = []
+    for a, b, kind in candidates(passage_text, tokens):
+        weight = fit.get(kind, 0.0)
+        if weight <= 0:
+            continue
+        # Trim question words and glue from the edges of names and phrases.
+        if kind in ("name", "phrase"):
+            while a <= b and (tokens[a].stem in asked or tokens[a].stop):
+                a += 1
+            while b >= a and (tokens[b].stem in asked or tokens[b].stop):
+                b -= 1
+            if a > b:
+                continue
+        elif all(tokens[k].stem in asked for k in range(a, b + 1) if tokens[k].num):
+            continue  # the number is the question's own
+        if kind == "name" and q.kind == PLACE and a > 0 and tokens[a - 1].word in ("in", "at", "from", "near", "to"):
+            weight += 1.0
+        if (
+            kind == "number"
+            and share
+            and any(tokens[k].raw.endswith("%") or tokens[k].word in ("percent", "per") for k in range(a, b + 1))
+        ):
+            weight += 1.0
+        if hits:
+            distance = min(min(abs(h - a), abs(h - b)) for h in hits)
+        else:
+            distance = len(tokens)
+        score = weight - 0.08 * distance - 0.05 * (b - a)
+        scored.append((score, a, b, kind, distance))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [(s, tokens[a].start, tokens[b].end, kind, distance) for s, a, b, kind, distance in scored]
+
+
+def pick(index, q, p: int, first: int | None, last: int | None) -> tuple[int, int] | None:
+    """(start, end) offsets in the passage of the short answer, or None."""
+    scored = _scored(index, q, p, first, last)
+    if not scored or scored[0][0] < MIN_FIT - 1.0:
+        return None
+    _, start, end, _, _ = scored[0]
+    return start, end
+
+
+def explain(index, q, p: int, first: int | None, last: int | None) -> dict | None:
+    """Why the short answer was picked, with the runner-up candidate."""
+    scored = _scored(index, q, p, first, last)
+    if not scored:
+        return None
+    passage_text = index.corpus.passages[p].text
+    out = {
+        "question_kind": q.kind,
+        "rule": "candidates of the kind the question asks for win; then the one nearest the question's words",
+    }
+    for key, row in zip(("picked", "runner_up"), scored[:2], strict=False):
+        score, start, end, kind, distance = row
+        out[key] = {"text": passage_text[start:end], "kind": kind, "words_away": distance, "score": round(score, 3)}
+    return out

@@ -1,0 +1,151 @@
+"""The pieces of answer quality: question kinds, spelling folding, English
+rarity, headings, and short answers that are verbatim at their coordinates."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from natoqa import answer as answermod
+from natoqa import shortanswer
+from natoqa import text as textmod
+from natoqa.corpus import load_corpus
+from natoqa.index import Index
+
+from .conftest import SEEDS, make_corpus
+
+
+@pytest.fixture(scope="module")
+def seed_index():
+    return Index(load_corpus(SEEDS))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who is the NATO Secretary General?", shortanswer.PERSON),
+        ("Whose troops are in Lithuania?", shortanswer.PERSON),
+        ("When did Russia invade Ukraine?", shortanswer.DATE),
+        ("In what year did Russia invade?", shortanswer.DATE),
+        ("Which century saw the Normans arrive?", shortanswer.DATE),
+        ("How many troops is the U.S. sending?", shortanswer.NUMBER),
+        ("What percentage of its land forces?", shortanswer.NUMBER),
+        ("Where did the ministers meet?", shortanswer.PLACE),
+        ("What policy does the treaty commit to?", shortanswer.THING),
+        ("Is Ukraine a member?", shortanswer.THING),
+    ],
+)
+def test_question_kind(question, kind):
+    words = [w for w, _, _ in textmod.tokens_with_spans(question)]
+    assert shortanswer.question_kind(words) == kind
+
+
+@pytest.mark.parametrize(
+    ("british", "american"),
+    [("defence", "defense"), ("neighbouring", "neighboring"), ("colour", "color"), ("programme", "program")],
+)
+def test_british_and_american_spellings_meet(british, american):
+    assert textmod.terms(british) == textmod.terms(american)
+
+
+def test_spelling_folding_leaves_other_words_alone():
+    assert textmod.american("troops") == "troops"
+    assert textmod.terms("Defence ministers") == textmod.terms("defense ministers")
+
+
+def test_rare_words_tell_more_than_common_ones():
+    common, rare, unknown = (textmod.telling(textmod.stem(w)) for w in ("year", "battalion", "zzyzzyva"))
+    assert common < rare <= unknown
+    assert textmod.telling(textmod.stem("time")) == pytest.approx(max(0.0, textmod.COMMON_ZIPF - 6.29), abs=0.01)
+
+
+def test_a_title_line_is_a_heading_and_prose_is_not(seed_index):
+    assert seed_index.heading[0] is True  # "Doubting Russian exit, NATO looks to bolster its defenses"
+    assert not any(seed_index.heading[1:])
+
+
+def test_where_maps_terms_and_bigrams_to_their_sentences(seed_index):
+    p = next(i for i, passage in enumerate(seed_index.corpus.passages) if passage.start_line == 13)
+    where = seed_index.where[p]
+    assert where[textmod.stem("poland")] == [0, 1]
+    assert where["air polic"] == [3]
+    assert where["\0number"] == [0]  # "5,000 troops"
+
+
+def test_an_unknown_word_stands_in_for_a_relative(seed_index):
+    q = answermod.analyse(seed_index, "How large is the deployment?")
+    assert "deploy" in q.terms  # "deployment" is not in the article; "deploy" is
+
+
+def test_unknown_words_count_against_confidence(seed_index):
+    on = answermod.ask(seed_index, "Which countries are providing jets for air policing?")
+    off = answermod.ask(seed_index, "Who won the football World Cup in 2018?")
+    assert on.answered and not off.answered
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("How many troops is the U.S. sending to Poland?", "5,000 troops"),
+        ("Who is the U.S. Defense Secretary?", "Lloyd Austin"),
+        ("What share of its land forces has Russia amassed near Ukraine?", "60%"),
+    ],
+)
+def test_short_answer_picks_the_phrase(seed_index, question, short):
+    result = answermod.ask(seed_index, question)
+    assert result.answers[0].answer is not None
+    assert result.answers[0].answer.text == short
+
+
+def test_short_answer_is_verbatim_at_its_coordinates_and_inside_the_quote(seed_index):
+    corpus = seed_index.corpus
+    result = answermod.ask(seed_index, "Who is sending additional troops to Lithuania?")
+    a = result.answers[0]
+    doc = corpus.document(a.document)
+    s = a.answer
+    assert doc.text_at(s.start_line, s.start_col, s.end_line, s.end_col) == s.text
+    assert s.text in a.quote.text
+    assert (s.start_line, s.start_col) >= (a.quote.start_line, a.quote.start_col)
+    assert (s.end_line, s.end_col) <= (a.quote.end_line, a.quote.end_col)
+
+
+def test_short_answer_never_only_repeats_the_question(seed_index):
+    result = answermod.ask(seed_index, "Who is the NATO Secretary General?")
+    short = result.answers[0].answer
+    assert short is not None and "Stoltenberg" in short.text and "NATO" not in short.text
+
+
+def test_explain_says_why_the_short_answer(seed_index):
+    result = answermod.ask(seed_index, "How many troops is the U.S. sending to Poland?", explain=True)
+    why = result.answers[0].explain["short_answer"]
+    assert why["question_kind"] == shortanswer.NUMBER
+    assert why["picked"]["text"] == result.answers[0].answer.text
+    assert why["picked"]["kind"] == "number"
+
+
+WORDS = st.sampled_from(
+    "the Normans came in 1066 and 5,000 troops of King Harold met them near Hastings on 14 October ; "
+    "about 60% fled , while Duke William , called the Conqueror , took England .".split()
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(WORDS, min_size=1, max_size=25), min_size=1, max_size=4),
+    st.lists(WORDS, min_size=1, max_size=6),
+)
+def test_short_answers_are_always_verbatim(tmp_path_factory, paragraphs, question_words):
+    text = "\n\n".join(" ".join(words) for words in paragraphs) + "\n"
+    root = make_corpus(tmp_path_factory.mktemp("c"), {"a.txt": text})
+    corpus = load_corpus(root)
+    index = Index(corpus)
+    result = answermod.ask(index, "Who " + " ".join(question_words) + "?", top=3)
+    for a in result.answers:
+        if a.answer is None:
+            continue
+        doc = corpus.document(a.document)
+        s = a.answer
+        assert s.text and s.text == s.text.strip()
+        assert doc.text_at(s.start_line, s.start_col, s.end_line, s.end_col) == s.text
+        assert s.text in a.quote.text
