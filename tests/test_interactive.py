@@ -80,7 +80,7 @@ def test_two_questions_a_command_and_quit(spawn, tiny_corpus, tmp_path):
     assert child.exitstatus == 0
     birds, tools = tiny_corpus / "birds.txt", tiny_corpus / "tools.txt"
     assert screen(child.logfile_read.getvalue()) == [
-        "natoqa: Test corpus (2 documents, 5 passages). Ask a question; :help lists commands, Ctrl-D leaves.",
+        "Test corpus: 2 documents, 5 passages. Ask a question; :help lists commands, Ctrl-D leaves.",
         "natoqa> Which bird has the longest wingspan?",
         "“The albatross has the longest wingspan of any living bird.”",
         f"{birds}:3:1  Birds  score {score(tiny_corpus, 'Which bird has the longest wingspan?')}",

@@ -144,8 +144,8 @@ def repl(session: Session, no_color: bool = False) -> int:
     corpus = session.index.corpus
     n_docs, n_passages = len(corpus.documents), len(corpus.passages)
     loop.note(
-        f"natoqa: {corpus.title or 'corpus'} ({n_docs} document{'s' * (n_docs != 1)}, "
-        f"{n_passages} passages). Ask a question; :help lists commands, Ctrl-D leaves."
+        f"{corpus.title or 'corpus'}: {n_docs} document{'s' * (n_docs != 1)}, "
+        f"{n_passages} passage{'s' * (n_passages != 1)}. Ask a question; :help lists commands, Ctrl-D leaves."
     )
     history = _start_readline()
     try:
