@@ -299,10 +299,20 @@ def test_explain_renders_tables_runner_up_and_unknown_keys():
         "───────────────────────────────────────",
         " 1   putin, want         4.16   yes",
         " 2                       0.00",
-        "sentence scores: bonus 0.50",
+        "sentence scores:",
+        "  bonus: 0.50",
         "answer type: person",
         "",
     ]
+
+
+def test_explain_labels_are_bold_and_values_plain():
+    console = styled_console()
+    render.print_explain(console, {"answer_type": "person", "confidence": 0.75})
+    assert (
+        console.file.getvalue()
+        == "\x1b[1mWhy this passage: \x1b[0mconfidence 0.75\n\x1b[1manswer type: \x1b[0mperson\n"
+    )
 
 
 def test_explain_from_the_cli_shows_the_same_numbers_as_json(runner):

@@ -330,7 +330,7 @@ def print_explain(console, explain: dict) -> None:
 
     scalars = {k: v for k, v in explain.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if scalars:
-        line = Text("Why this passage: ", style="bold")
+        line = _labelled("Why this passage: ")
         line.append(" · ".join(f"{_label(k)} {_number(v)}" for k, v in scalars.items()))
         console.print(line)
     # The known sections in reading order (terms, the passage that came
@@ -343,20 +343,35 @@ def print_explain(console, explain: dict) -> None:
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             console.print(_explain_table(key, value))
         elif isinstance(value, dict):
-            line = Text(f"{_label(key)}: ", style="bold")
+            line = _labelled(f"{_label(key)}: ")
             if "path" in value and "start_line" in value:
                 end = value.get("end_line", value["start_line"])
                 line.append(f"{value['path']}:{value['start_line']}-{end}")
                 rest = {k: v for k, v in value.items() if k not in ("path", "start_line", "end_line")}
                 if rest:
                     line.append("  " + _cell(rest), style="dim")
+                console.print(line)
             else:
-                line.append(_cell(value))
-            console.print(line)
+                # A record of its own (say, how the short answer was picked):
+                # one indented line per field.
+                console.print(Text(f"{_label(key)}:", style="bold"))
+                for name, item in value.items():
+                    row = _labelled(f"  {name.replace('_', ' ')}: ")
+                    row.append(_cell(item))
+                    console.print(row)
         else:
-            line = Text(f"{_label(key)}: ", style="bold")
+            line = _labelled(f"{_label(key)}: ")
             line.append(_cell(value))
             console.print(line)
+
+
+def _labelled(label: str):
+    """A line starting with a bold label; what is appended stays plain."""
+    from rich.text import Text
+
+    line = Text()
+    line.append(label, style="bold")
+    return line
 
 
 def _explain_table(key: str, rows: list[dict]):
