@@ -68,6 +68,10 @@ class NatoqaGroup(click.Group):
             raise _Interrupted() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if sys.stderr is None:
+            # Started with stderr closed (`2>&-`): diagnostics, warnings and
+            # progress have nowhere to go, and must not crash natoqa.
+            sys.stderr = open(os.devnull, "w")  # lives as long as the process
         try:
             if sys.stdout is None:
                 # Started with stdout closed (`natoqa ... >&-`): every command
