@@ -262,3 +262,25 @@ def test_scores_equal_rank_bm25_get_scores():
         assert [got.get(p, 0.0) for p in range(len(expected))] == pytest.approx(list(expected))
         ids = sorted(got)
         assert list(reference.get_batch_scores(terms, ids)) == pytest.approx([got[p] for p in ids])
+
+
+@pytest.mark.parametrize("kind", ["rows", "postings", "map"])
+def test_a_damaged_item_read_late_falls_back_to_a_fresh_index(tiny_corpus, kind):
+    import struct
+
+    fresh = answers(store.load_index(load_corpus(tiny_corpus), use_cache=False))
+    store.open_index(tiny_corpus)
+    [path] = cache_files("index-")
+    data = bytearray(path.read_bytes())
+    _, header_len, _ = struct.unpack("<8sQI", data[:20])
+    header = json.loads(data[20 : 20 + header_len])
+    specs = [spec for spec in header["state"].values() if spec["kind"] == kind]
+    assert specs, f"no {kind} value in STATE"
+    section = specs[0]["ids" if kind == "postings" else "data"]
+    offset, length = header["sections"][section]
+    start = 20 + header_len + offset
+    for at in range(start, start + length):  # every item of the section damaged
+        data[at] ^= 0x55
+    path.write_bytes(bytes(data))
+    assert answers(store.open_index(tiny_corpus)) == fresh
+    assert store.read_index(path, path.stem[len("index-") :], load_corpus(tiny_corpus)) is not None

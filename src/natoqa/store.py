@@ -250,9 +250,12 @@ class _Unsupported(Exception):
 
 def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
     sections: list[bytes] = []
+    lazy: set[int] = set()
 
-    def add(data: bytes) -> int:
+    def add(data: bytes, is_lazy: bool = False) -> int:
         sections.append(data)
+        if is_lazy:
+            lazy.add(len(sections) - 1)
         return len(sections) - 1
 
     key_sets: dict[tuple, int] = {}
@@ -289,12 +292,11 @@ def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
         layout.append([offset, len(data)])
         offset += len(data) + (-len(data) % 8)
     body = [data + b"\0" * (-len(data) % 8) for data in sections]
-    crc = 0
-    for chunk in body:
-        crc = zlib.crc32(chunk, crc)
+    # The large sections read item by item carry a CRC-32 per item, checked
+    # when the item is read; every other section is checked at open.
     header["sections"] = layout
+    header["crcs"] = [None if i in lazy else zlib.crc32(data) for i, data in enumerate(sections)]
     header["body_size"] = offset
-    header["body_crc"] = crc
     raw = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode()
     raw += b" " * (-(len(raw) + _HEAD.size) % 8)
     _write_atomic(path, [_HEAD.pack(MAGIC, len(raw), zlib.crc32(raw)), raw, *body])
@@ -321,8 +323,15 @@ def _encode_value(value, add, keys_section) -> dict:
                 pass
         if value and all(type(v) is float for v in value):
             return {"kind": "floats", "of": container, "data": add(array("d", value).tobytes())}
-        offsets, blob = _json_rows(value)
-        return {"kind": "rows", "of": container, "n": len(value), "offsets": add(offsets), "data": add(blob)}
+        offsets, blob, crcs = _json_rows(value)
+        return {
+            "kind": "rows",
+            "of": container,
+            "n": len(value),
+            "offsets": add(offsets),
+            "crcs": add(crcs),
+            "data": add(blob, True),
+        }
     if isinstance(value, dict) and all(type(k) is str for k in value):
         keys = _sorted_keys(value)
         ko, kd = keys_section(keys)
@@ -335,23 +344,31 @@ def _encode_value(value, add, keys_section) -> dict:
             }
         pairs = _postings(value, keys)
         if pairs is not None:
-            offsets, ids, weights = pairs
+            offsets, ids, weights, crcs = pairs
             return {
                 "kind": "postings",
                 "n": len(keys),
                 "keys": [ko, kd],
                 "offsets": add(offsets),
-                "ids": add(ids),
-                "weights": add(weights),
+                "crcs": add(crcs),
+                "ids": add(ids, True),
+                "weights": add(weights, True),
             }
-        offsets, blob = _json_rows([value[k] for k in keys])
-        return {"kind": "map", "n": len(keys), "keys": [ko, kd], "offsets": add(offsets), "data": add(blob)}
+        offsets, blob, crcs = _json_rows([value[k] for k in keys])
+        return {
+            "kind": "map",
+            "n": len(keys),
+            "keys": [ko, kd],
+            "offsets": add(offsets),
+            "crcs": add(crcs),
+            "data": add(blob, True),
+        }
     return {"kind": "json", "value": _tag(value)}
 
 
 def _postings(value: dict, keys: list[str]):
     """Offsets, ids and weights when every value is a list of (int, float)."""
-    offsets, ids, weights = array("q", [0]), array("q"), array("d")
+    offsets, ids, weights, crcs = array("q", [0]), array("q"), array("d"), array("I")
     for k in keys:
         items = value[k]
         if type(items) is not list:
@@ -359,20 +376,23 @@ def _postings(value: dict, keys: list[str]):
         for item in items:
             if type(item) is not tuple or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not float:
                 return None
-            ids.append(item[0])
-            weights.append(item[1])
+        these_ids, these_weights = array("q", [i for i, _ in items]), array("d", [w for _, w in items])
+        crcs.append(zlib.crc32(these_weights, zlib.crc32(these_ids)))
+        ids.extend(these_ids)
+        weights.extend(these_weights)
         offsets.append(len(ids))
-    return offsets.tobytes(), ids.tobytes(), weights.tobytes()
+    return offsets.tobytes(), ids.tobytes(), weights.tobytes(), crcs.tobytes()
 
 
-def _json_rows(items) -> tuple[bytes, bytes]:
-    offsets, parts, at = array("q", [0]), [], 0
+def _json_rows(items) -> tuple[bytes, bytes, bytes]:
+    offsets, crcs, parts, at = array("q", [0]), array("I"), [], 0
     for item in items:
         data = json.dumps(_tag(item), ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
         parts.append(data)
+        crcs.append(zlib.crc32(data))
         at += len(data)
         offsets.append(at)
-    return offsets.tobytes(), b"".join(parts)
+    return offsets.tobytes(), b"".join(parts), crcs.tobytes()
 
 
 def _tag(value):
@@ -485,10 +505,14 @@ def read_index(path: Path, key: str, corpus) -> Index | None:
     base = _HEAD.size + header_len
     if size != base + header["body_size"]:
         raise CacheMiss("truncated or padded")
-    body = memoryview(mm)[base:]
-    if zlib.crc32(body) != header["body_crc"]:
-        raise CacheMiss("damaged body")
-    return _restore(header, _Sections(body, header["sections"]), corpus)
+    sections = _Sections(memoryview(mm)[base:], header["sections"])
+    crcs = header["crcs"]
+    if not isinstance(crcs, list) or len(crcs) != len(sections.layout):
+        raise CacheMiss("damaged header")
+    for i, crc in enumerate(crcs):
+        if crc is not None and zlib.crc32(sections.raw(i)) != crc:
+            raise CacheMiss("damaged section")
+    return _restore(header, sections, _Healer(path, key, corpus))
 
 
 class _Sections:
@@ -517,17 +541,46 @@ class _Sections:
         return view
 
 
-def _restore(header: dict, sections: _Sections, corpus) -> Index:
+def _restore(header: dict, sections: _Sections, healer: _Healer) -> Index:
     state = header["state"]
     if not isinstance(state, dict) or set(state) != set(Index.STATE):
         raise CacheMiss("another index layout")
+    corpus = healer.corpus
     if isinstance(corpus, CachedCorpus):
         corpus._load_table(header, sections)
     index = Index.__new__(Index)
     index.corpus = corpus
     for name in Index.STATE:
-        setattr(index, name, _decode_value(state[name], sections))
+        value = _decode_value(state[name], sections)
+        if isinstance(value, (_Rows, _LazyMap)):
+            value._name, value._healer = name, healer
+        setattr(index, name, value)
     return index
+
+
+class _Damaged(Exception):
+    """An item of the cache file whose CRC does not match."""
+
+
+class _Healer:
+    """What a lazy value falls back on when an item of the file turns out
+    damaged: the index built afresh (and written back to the cache)."""
+
+    def __init__(self, path: Path, key: str, corpus):
+        self.path, self.key, self.corpus = path, key, corpus
+        self._fresh: Index | None = None
+
+    def value(self, name: str):
+        if self._fresh is None:
+            corpus = self.corpus
+            if isinstance(corpus, CachedCorpus):
+                corpus = corpus.full()
+            self._fresh = build(corpus)
+            try:
+                write_index(self.path, self._fresh, self.key, corpus)
+            except (OSError, ValueError, TypeError, _Unsupported):
+                pass
+        return getattr(self._fresh, name)
 
 
 def _decode_value(spec: dict, sections: _Sections):
@@ -538,11 +591,15 @@ def _decode_value(spec: dict, sections: _Sections):
         code = {"bools": "B", "ints": "q", "floats": "d"}[kind]
         values = sections.typed(spec["data"], code).tolist()
         if kind == "bools":
-            values = [v != 0 for v in values]
+            values = list(map(bool, values))
         return tuple(values) if spec["of"] == "tuple" else values
     if kind == "rows":
         n = spec["n"]
-        return _Rows(sections.typed(spec["offsets"], "q", n + 1), sections.raw(spec["data"]))
+        return _Rows(
+            sections.typed(spec["offsets"], "q", n + 1),
+            sections.typed(spec["crcs"], "I", n),
+            sections.raw(spec["data"]),
+        )
     keys = _Keys(*[sections.typed(spec["keys"][0], "q", spec["n"] + 1), sections.raw(spec["keys"][1])])
     if kind == "floatmap":
         return _FloatMap(keys, sections.typed(spec["data"], "d", spec["n"]))
@@ -550,22 +607,41 @@ def _decode_value(spec: dict, sections: _Sections):
         offsets = sections.typed(spec["offsets"], "q", spec["n"] + 1)
         ids = sections.typed(spec["ids"], "q")
         weights = sections.typed(spec["weights"], "d", len(ids))
-        return _Postings(keys, offsets, ids, weights)
+        return _Postings(keys, offsets, sections.typed(spec["crcs"], "I", spec["n"]), ids, weights)
     if kind == "map":
-        return _JsonMap(keys, _Rows(sections.typed(spec["offsets"], "q", spec["n"] + 1), sections.raw(spec["data"])))
+        n = spec["n"]
+        rows = _Rows(
+            sections.typed(spec["offsets"], "q", n + 1),
+            sections.typed(spec["crcs"], "I", n),
+            sections.raw(spec["data"]),
+        )
+        return _JsonMap(keys, rows)
     raise CacheMiss(f"unknown kind {kind}")
 
 
 class _Rows(Sequence):
     """A list whose items are decoded from JSON when first read."""
 
-    def __init__(self, offsets: memoryview, data: memoryview):
+    _name, _healer = "", None
+
+    def __init__(self, offsets: memoryview, crcs: memoryview, data: memoryview):
         self._offsets = offsets
+        self._crcs = crcs
         self._data = data
         self._memo: dict[int, object] = {}
 
     def __len__(self):
         return len(self._offsets) - 1
+
+    def item(self, i):
+        """Item i, decoded; _Damaged if its bytes are not what was written."""
+        a, b = self._offsets[i], self._offsets[i + 1]
+        if not 0 <= a <= b <= len(self._data):
+            raise _Damaged(i)
+        raw = self._data[a:b].tobytes()
+        if zlib.crc32(raw) != self._crcs[i]:
+            raise _Damaged(i)
+        return _untag(json.loads(raw))
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -578,7 +654,10 @@ class _Rows(Sequence):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        item = _untag(json.loads(self._data[self._offsets[i] : self._offsets[i + 1]].tobytes()))
+        try:
+            item = self.item(i)
+        except _Damaged:
+            return self._healer.value(self._name)[i]
         self._memo[i] = item
         return item
 
@@ -612,6 +691,8 @@ class _Keys:
 
 
 class _LazyMap(Mapping):
+    _name, _healer = "", None
+
     def __init__(self, keys: _Keys):
         self._keys = keys
         self._memo: dict = {}
@@ -630,7 +711,10 @@ class _LazyMap(Mapping):
         i = self._keys.find(key)
         if i < 0:
             raise KeyError(key)
-        value = self._value(i)
+        try:
+            value = self._value(i)
+        except _Damaged:
+            return self._healer.value(self._name)[key]
         self._memo[key] = value
         return value
 
@@ -657,13 +741,18 @@ class _FloatMap(_LazyMap):
 
 
 class _Postings(_LazyMap):
-    def __init__(self, keys, offsets, ids, weights):
+    def __init__(self, keys, offsets, crcs, ids, weights):
         super().__init__(keys)
-        self._offsets, self._ids, self._weights = offsets, ids, weights
+        self._offsets, self._crcs, self._ids, self._weights = offsets, crcs, ids, weights
 
     def _value(self, i):
         a, b = self._offsets[i], self._offsets[i + 1]
-        return list(zip(self._ids[a:b].tolist(), self._weights[a:b].tolist(), strict=True))
+        if not 0 <= a <= b <= len(self._ids):
+            raise _Damaged(i)
+        ids, weights = self._ids[a:b], self._weights[a:b]
+        if zlib.crc32(weights, zlib.crc32(ids)) != self._crcs[i]:
+            raise _Damaged(i)
+        return list(zip(ids.tolist(), weights.tolist(), strict=True))
 
 
 class _JsonMap(_LazyMap):
@@ -672,7 +761,7 @@ class _JsonMap(_LazyMap):
         self._rows = rows
 
     def _value(self, i):
-        return self._rows[i]
+        return self._rows.item(i)
 
 
 # --- the warm path: a corpus known from the cache ----------------------------
@@ -752,14 +841,19 @@ class CachedCorpus:
         lines = _document_lines(source, sha256)
         return Passage(p, doc_id, title, self._paths[d], start, end, "\n".join(lines[start - 1 : end]))
 
+    def full(self) -> Corpus:
+        """The corpus loaded for real, checked to be the one indexed."""
+        if self._full is None:
+            full = corpusmod.load_corpus(self.root)
+            if full.fingerprint() != self._fingerprint:
+                raise CorpusError(f"{self.root}: the corpus changed while natoqa was reading it; run again")
+            self._full = full
+        return self._full
+
     @property
     def documents(self):
-        # Rarely needed on the answering path: load the corpus for real.
-        if self._full is None:
-            self._full = corpusmod.load_corpus(self.root)
-            if self._full.fingerprint() != self._fingerprint:
-                raise CorpusError(f"{self.root}: the corpus changed while natoqa was reading it; run again")
-        return self._full.documents
+        # Rarely needed on the answering path.
+        return self.full().documents
 
     def document(self, doc_id: str):
         for doc in self.documents:
