@@ -182,3 +182,18 @@ def test_help_and_version(runner):
         assert "Examples:" in result.stdout or command == []
     assert "Exit codes" in invoke(runner, ["ask", "--help"]).stdout
     assert invoke(runner, ["--version"]).stdout.startswith("natoqa, version ")
+
+
+def test_python_dash_m_works_from_any_directory(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "natoqa", "ask", "-q", Q],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("/")  # the bundled corpus is named by an absolute path
+    assert ":13:1: The U.S. has started to deploy 5,000 troops" in out.stdout
