@@ -136,6 +136,10 @@ def test_history_is_kept_across_sessions_and_ctrl_d_leaves(spawn, tiny_corpus):
     second.expect_exact(PROMPT)
     ask(second, ":top 0")
     ask(second, ":explain")
+    second.send("half a quest")
+    second.expect_exact("half a quest")  # readline has the keys; now interrupt it
+    second.sendintr()  # Ctrl-C: the line is dropped, the prompt comes back
+    second.expect_exact(PROMPT)
     second.sendeof()
     second.expect(pexpect.EOF)
     second.close()
@@ -155,6 +159,7 @@ def test_history_is_kept_across_sessions_and_ctrl_d_leaves(spawn, tiny_corpus):
         "natoqa: error: :top takes a whole number from 1 to 100, not '0'",
         "natoqa> :explain",
         "explanations on",
+        "natoqa> half a quest",
         "natoqa>",  # Ctrl-D at an empty prompt
         "",
     ]
