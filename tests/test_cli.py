@@ -197,3 +197,9 @@ def test_python_dash_m_works_from_any_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("/")  # the bundled corpus is named by an absolute path
     assert ":13:1: The U.S. has started to deploy 5,000 troops" in out.stdout
+
+
+def test_bare_natoqa_reads_questions_from_a_pipe(runner):
+    result = invoke(runner, [], input="Who is the U.S. Defense Secretary?\n")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("“U.S. Defense Secretary Lloyd Austin")

@@ -241,7 +241,10 @@ def cli(ctx):
     Run 'natoqa COMMAND --help' for each command's options.
     """
     if ctx.invoked_subcommand is None:
-        if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+        piped = sys.stdin is not None and not sys.stdin.isatty()
+        if interactive or piped:
+            # A prompt on a terminal, or questions from a pipe as `ask -`.
             # Parsed rather than ctx.invoke'd, so that NATOQA_CORPUS applies too.
             with ask.make_context("ask", [], parent=ctx) as sub:
                 return ask.invoke(sub)
