@@ -647,3 +647,276 @@ def test_natoqa_never_writes_inside_the_corpus(runner, tmp_path, monkeypatch, ti
         result = runner.invoke(cli, args, input="Where do penguins swim?\n")
         assert result.exit_code in (0, 1), (args, result.stderr)
     assert snapshot(tiny_corpus) == before
+
+
+# --- the index cache: written atomically; damaged or foreign files ignored ----
+
+
+def _cache_files(cache: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(cache.iterdir())} if cache.is_dir() else {}
+
+
+ASK = ["ask", "--json", "-k", "2", "which tool cuts wood"]
+
+DAMAGES = {
+    "empty": lambda path: path.write_bytes(b""),
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),
+    "one byte flipped": lambda path: path.write_bytes(_flip(path.read_bytes())),
+    "random bytes": lambda path: path.write_bytes(os.urandom(4096)),
+    "foreign JSON": lambda path: path.write_text('{"format": 1, "passages": [], "__class__": "os.system"}'),
+    "a pickle": lambda path: path.write_bytes(b"\x80\x04\x95\x1f\x00cos\nsystem\n(S'echo pwned'\ntR."),
+    "a folder": lambda path: (path.unlink(), path.mkdir()),
+}
+
+
+def _flip(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+@pytest.mark.parametrize("kind", ["index-", "where-"])
+@pytest.mark.parametrize("damage", list(DAMAGES), ids=list(DAMAGES))
+def test_a_damaged_cache_is_ignored_and_rebuilt(runner, tmp_path, tiny_corpus, damage, kind):
+    cache = tmp_path / "cache"
+    args = [*ASK, "--corpus", str(tiny_corpus)]
+    first = invoke(runner, args)
+    assert first.exit_code == 0
+    [path] = [p for p in cache.iterdir() if p.name.startswith(kind)]
+    DAMAGES[damage](path)
+    again = invoke(runner, args)
+    # A folder in the way cannot be replaced by a rename: ignored, and said once.
+    warning = f"natoqa: warning: cannot write the index cache in {cache}: Is a directory\n"
+    expected = warning if damage == "a folder" else ""
+    assert (again.exit_code, again.stdout, again.stderr) == (0, first.stdout, expected)
+    if damage != "a folder":
+        assert path.is_file() and path.read_bytes() != b""
+        assert invoke(runner, args).stdout == first.stdout
+
+
+def test_a_cache_entry_that_is_a_symlink_to_a_user_file_never_changes_it(runner, tmp_path, tiny_corpus):
+    cache = tmp_path / "cache"
+    args = [*ASK, "--corpus", str(tiny_corpus)]
+    first = invoke(runner, args)
+    user_file = tmp_path / "notes.txt"
+    user_file.write_text("my notes\n")
+    for path in list(cache.iterdir()):
+        path.unlink()
+        path.symlink_to(user_file)
+    again = invoke(runner, args)
+    assert (again.exit_code, again.stdout, again.stderr) == (0, first.stdout, "")
+    assert user_file.read_text() == "my notes\n"
+
+
+def test_interrupted_cache_write_leaves_no_partial_file(runner, tmp_path, tiny_corpus, monkeypatch):
+    cache = tmp_path / "cache"
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", interrupted)
+        result = runner.invoke(cli, [*ASK, "--corpus", str(tiny_corpus)])
+    assert (result.exit_code, error_line(result)) == (130, "natoqa: error: interrupted")
+    assert _cache_files(cache) == {}  # neither a half-written index nor a temporary file
+    result = invoke(runner, [*ASK, "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 0
+    assert sorted(p.name[:6] for p in cache.iterdir()) == ["index-", "where-"]
+
+
+def test_a_cache_dir_that_is_a_file_still_answers_with_one_warning(runner, tmp_path, tiny_corpus, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a user's file\n")
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(blocker))
+    result = invoke(runner, ["ask", "--corpus", str(tiny_corpus), "-q", "which tool cuts wood"])
+    assert result.exit_code == 0
+    assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
+    assert result.stderr.startswith(f"natoqa: warning: cannot write the index cache in {blocker}: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert blocker.read_text() == "a user's file\n"
+
+
+# --- questions files for `natoqa check` ----------------------------------------
+
+CHECK_ERRORS = [
+    (
+        "unclosed quote",
+        'questions:\n  - question: "unclosed\n',
+        "q.yaml:3:1: YAML syntax error: found unexpected end of stream",
+    ),
+    (
+        "unclosed list",
+        "questions:\n  - question: [a, b\n",
+        "q.yaml:3:1: YAML syntax error: did not find expected ',' or ']'",
+    ),
+    (
+        "tab indent",
+        "questions:\n\t- question: x\n",
+        "q.yaml:2:1: YAML syntax error: found character that cannot start any token",
+    ),
+    ("empty file", "", "q.yaml: must be a mapping with a 'questions' list, but it is empty"),
+    ("a list, not a mapping", "- question: x\n", "q.yaml: must be a mapping with a 'questions' list, but it is a list"),
+    (
+        "a string, not a mapping",
+        "just a string\n",
+        "q.yaml: must be a mapping with a 'questions' list, but it is a string",
+    ),
+    ("questions not a list", "questions: 5\n", "q.yaml:1: 'questions' must be a list, not an integer"),
+    (
+        "question not a string",
+        "questions:\n  - question: 5\n",
+        "q.yaml:2: entry 1: 'question' must be a string, not an integer",
+    ),
+    (
+        "entry not a mapping",
+        "questions:\n  - [a, b]\n",
+        "q.yaml:2: entry 1: must be a mapping with a 'question', not a list",
+    ),
+    ("no question", "questions:\n  - answers: [x]\n", "q.yaml:2: entry 1: has no 'question'"),
+    ("empty question", 'questions:\n  - question: ""\n', "q.yaml:2: entry 1: 'question' is empty"),
+    (
+        "line a string",
+        'questions:\n  - question: x\n    line: "three"\n',
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not a string",
+    ),
+    (
+        "line a boolean",
+        "questions:\n  - question: x\n    line: true\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not a boolean",
+    ),
+    ("line negative", "questions:\n  - question: x\n    line: -3\n", "q.yaml:3: entry 1: 'line' must be 1 or more"),
+    (
+        "answerable a string",
+        "questions:\n  - question: x\n    answerable: maybe\n",
+        "q.yaml:3: entry 1: 'answerable' must be true or false, not a string",
+    ),
+    (
+        "answers an integer",
+        "questions:\n  - question: x\n    answers: 5\n",
+        "q.yaml:3: entry 1: 'answers' must be a list of strings, not an integer",
+    ),
+    ("top zero", "top: 0\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number of at least 1"),
+    (
+        "unknown entry key",
+        "questions:\n  - question: x\n    colour: red\n",
+        "q.yaml:3: entry 1: unknown key 'colour' (allowed: question, id, document, line, answers, answerable)",
+    ),
+    (
+        "unknown top-level key",
+        "questoins:\n  - question: x\n",
+        "q.yaml:1: unknown top-level key 'questoins' (allowed: corpus, questions, top)",
+    ),
+    (
+        "a python tag",
+        'questions:\n  - !!python/object/apply:os.system ["echo pwned"]\n',
+        "q.yaml:2: entry 1: must be a mapping with a 'question', not a list",
+    ),
+    (
+        "an alias",
+        'questions:\n  - question: &q "What is NATO?"\n    answers: [*q]\n',
+        "q.yaml:3:15: YAML aliases (*name) are not allowed in a questions file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [c[1:] for c in CHECK_ERRORS], ids=[c[0] for c in CHECK_ERRORS])
+def test_bad_questions_file_exits_2_naming_file_and_line(runner, tmp_path, monkeypatch, text, message):
+    monkeypatch.chdir(tmp_path)
+    Path("q.yaml").write_text(text)
+    result = runner.invoke(cli, ["check", "q.yaml"])
+    assert (result.exit_code, result.stdout, error_line(result)) == (2, "", f"natoqa: error: {message}")
+    assert Path("q.yaml").read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: Path("q.yaml").write_bytes(b"\xff\xfequestions: []\n"),
+            "q.yaml: not UTF-8 text (byte 0xff at offset 0)",
+        ),
+        (lambda: None, "q.yaml: no such file"),
+        (lambda: Path("q.yaml").mkdir(), "q.yaml: is a folder, not a questions file"),
+    ],
+    ids=["not UTF-8", "missing", "a folder"],
+)
+def test_unreadable_questions_file_exits_2(runner, tmp_path, monkeypatch, make, message):
+    monkeypatch.chdir(tmp_path)
+    make()
+    result = runner.invoke(cli, ["check", "q.yaml"])
+    assert (result.exit_code, error_line(result)) == (2, f"natoqa: error: {message}")
+
+
+def _billion_laughs(levels: int = 12) -> str:
+    lines = ['lol: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    lines.append(f"questions: *l{levels - 1}")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_fails_fast_with_bounded_memory(tmp_path):
+    import resource
+    import time
+
+    path = tmp_path / "laughs.yaml"
+    path.write_text(_billion_laughs())  # 9**12 strings if it were expanded
+
+    def limit_memory():  # 1 GB of address space: expansion would need far more
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    started = time.monotonic()
+    proc = subprocess.run([*NATOQA, "check", str(path)], capture_output=True, preexec_fn=limit_memory, timeout=60)
+    elapsed = time.monotonic() - started
+    assert (proc.returncode, proc.stdout, proc.stderr.decode()) == (
+        2,
+        b"",
+        f"natoqa: error: {path}:2:10: YAML aliases (*name) are not allowed in a questions file\n",
+    )
+    assert elapsed < 20
+
+
+# --- natoqa never changes a user's file, except check --record --in-place -------
+
+QUESTIONS = "questions:\n  - question: Which tool cuts wood?\n    answers: [saw]\n"
+
+
+def test_check_never_changes_the_questions_file_without_in_place(runner, tmp_path, tiny_corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("q.yaml").write_text(QUESTIONS)
+    corpus = ["--corpus", str(tiny_corpus)]
+    before = snapshot(tmp_path / "q.yaml")
+    for args in (
+        ["check", *corpus, "q.yaml"],
+        ["check", *corpus, "q.yaml", "--record"],
+        ["check", *corpus, "q.yaml", "--json"],
+    ):
+        assert invoke(runner, args).exit_code == 0
+    assert snapshot(tmp_path / "q.yaml") == before
+    result = runner.invoke(cli, ["check", *corpus, "q.yaml", "--record", "-o", "q.yaml"])
+    assert (result.exit_code, error_line(result)) == (
+        2,
+        "natoqa: error: q.yaml: already exists; --record writes only to a new file (or use --in-place)",
+    )
+    assert snapshot(tmp_path / "q.yaml") == before
+    result = runner.invoke(cli, ["check", *corpus, "q.yaml", "--in-place"], prog_name="natoqa")
+    assert (result.exit_code, error_line(result)) == (
+        2,
+        "natoqa: error: --in-place and --output go with --record (see 'natoqa check --help')",
+    )
+    assert snapshot(tmp_path / "q.yaml") == before
+
+
+def test_check_record_in_place_rewrites_only_that_file_atomically(runner, tmp_path, tiny_corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("q.yaml").write_text(QUESTIONS)
+    os.chmod("q.yaml", 0o640)
+    result = invoke(runner, ["check", "--corpus", str(tiny_corpus), "q.yaml", "--record", "--in-place"])
+    assert result.exit_code == 0
+    assert Path("q.yaml").read_text() == (
+        "questions:\n  - question: Which tool cuts wood?\n    document: tools\n    line: 3\n    answers: [saw]\n"
+    )
+    assert oct(Path("q.yaml").stat().st_mode & 0o777) == "0o640"
+    # Written through a temporary file and a rename: nothing else is left behind.
+    assert [p.name for p in tmp_path.iterdir() if p.name not in ("cache", "xdg-cache", "xdg-data", "tiny")] == [
+        "q.yaml"
+    ]

@@ -109,7 +109,8 @@ def load_index(corpus: Corpus, use_cache: bool = True, progress=None, warn=None)
         index = None
     if index is None:
         index = build(corpus, progress)
-        _save(directory, corpus, lambda: write_index(path, index, key, corpus), warn)
+        if not _save(directory, corpus, lambda: write_index(path, index, key, corpus), warn):
+            return index  # no index file: a locator would point at nothing (and warn twice)
     _save(directory, corpus, lambda: write_locator(directory, corpus, key), warn)
     return index
 
@@ -172,17 +173,20 @@ class _CountingPassages(Sequence):
             yield passage
 
 
-def _save(directory: Path, corpus: Corpus, write, warn) -> None:
+def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
+    """Run `write` in the cache folder; False (after one warning) if it failed."""
     if _inside(directory, corpus.root):
         if warn:
             warn(f"cache folder {directory} is inside the corpus; not caching the index")
-        return
+        return False
     try:
         directory.mkdir(parents=True, exist_ok=True)
         write()
     except (OSError, ValueError, TypeError, _Unsupported) as exc:
         if warn and not isinstance(exc, _Unsupported):
             warn(f"cannot write the index cache in {directory}: {getattr(exc, 'strerror', None) or exc}")
+        return False
+    return True
 
 
 def _inside(directory: Path, root: str) -> bool:
