@@ -45,5 +45,11 @@ bench-speed: $(STAMP)
 screenshot: $(STAMP)
 	$(BIN)/python docs/make_screenshot.py
 
+## fuzz: a longer fuzz campaign of the loader, ask and the CLI (not in make test)
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	NATOQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
+	$(BIN)/python bench/fuzz.py --examples $(FUZZ_EXAMPLES)
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
