@@ -39,6 +39,8 @@ def cache_files(kind: str = "") -> list[Path]:
 
 def plain(value):
     """A STATE value as plain lists and dicts, lazy containers included."""
+    if isinstance(value, store._Rows):
+        return [plain(v) for v in value]
     if isinstance(value, dict) or hasattr(value, "keys"):
         return {k: plain(value[k]) for k in value}
     if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not isinstance(value, str):

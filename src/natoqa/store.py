@@ -623,19 +623,23 @@ def _decode_value(spec: dict, sections: _Sections):
     raise CacheMiss(f"unknown kind {kind}")
 
 
-class _Rows(Sequence):
-    """A list whose items are decoded from JSON when first read."""
+class _Rows(dict):
+    """A list whose items are decoded from JSON when first read.
+
+    A dict of the items decoded so far, so that reading one again is a
+    lookup in C: ranking reads some of these once per passage of a posting
+    list. It behaves as a sequence: len, iteration and == go by position.
+    """
 
     _name, _healer = "", None
+    __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, offsets: memoryview, crcs: memoryview, data: memoryview):
+        super().__init__()
         self._offsets = offsets
         self._crcs = crcs
         self._data = data
-        self._memo: dict[int, object] = {}
-
-    def __len__(self):
-        return len(self._offsets) - 1
+        self._n = len(offsets) - 1
 
     def item(self, i):
         """Item i, decoded; _Damaged if its bytes are not what was written."""
@@ -647,26 +651,33 @@ class _Rows(Sequence):
             raise _Damaged(i)
         return _untag(json.loads(raw))
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        try:
-            return self._memo[i]
-        except KeyError:
-            pass
+    def __missing__(self, i):
+        if type(i) is not int:
+            raise TypeError(f"indices must be integers, not {type(i).__name__}")
         if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
+            if i < -self._n:
+                raise IndexError(i)
+            return self[i + self._n]
+        if i >= self._n:
             raise IndexError(i)
         try:
             item = self.item(i)
         except _Damaged:
             return self._healer.value(self._name)[i]
-        self._memo[i] = item
+        dict.__setitem__(self, i, item)
         return item
 
+    def __len__(self):
+        return self._n
+
+    def __iter__(self):
+        return (self[i] for i in range(self._n))
+
+    def __contains__(self, value):
+        return any(v == value for v in self)
+
     def __eq__(self, other):
-        return isinstance(other, Sequence) and list(self) == list(other)
+        return list(self) == list(other)
 
 
 class _Keys:
