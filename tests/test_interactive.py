@@ -43,7 +43,8 @@ def spawn(tmp_path):
             ["-m", "natoqa", *args],
             env=environ,
             cwd=str(tmp_path),
-            dimensions=(40, 100),
+            # Wide enough that no tmp_path (pytest-NNN grows) wraps a reference line.
+            dimensions=(40, 250),
             encoding="utf-8",
             timeout=30,
         )
