@@ -188,6 +188,8 @@ def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
         ),
         ("questions:\n  - question: x\n    line: 3\n", "q.yaml:2: entry 1: 'line' needs a 'document'"),
         ("a: &a [1, 2]\nb: *a\n", "q.yaml:2:4: YAML aliases (*name) are not allowed"),
+        ("questions: []\nquestions: []\n", "q.yaml:2: duplicate top-level key 'questions'"),
+        ("questions:\n  - question: x\n    question: y\n", "q.yaml:3: entry 1: duplicate key 'question'"),
     ],
 )
 def test_schema_errors(runner, tiny_corpus, tmp_path, text, message):

@@ -143,6 +143,8 @@ def _validate(path: str, root, text: str) -> CheckFile:
     top_level = {}
     for key_node, value_node in root.value:
         key = _scalar(key_node, "str")
+        if key in top_level:
+            raise CheckFileError(f"{path}:{_line(key_node)}: duplicate top-level key {key!r}")
         if key not in TOP_KEYS:
             raise CheckFileError(
                 f"{path}:{_line(key_node)}: unknown top-level key {key_node.value!r} (allowed: corpus, questions, top)"
@@ -180,6 +182,9 @@ def _case(path: str, index: int, node) -> Case:
         raise CheckFileError(f"{where}: must be a mapping with a 'question', not {_kind(node)}")
     values = {}
     for key_node, value_node in node.value:
+        if key_node.value in values:
+            # YAML would silently keep the last one; a gate must not guess.
+            raise CheckFileError(f"{path}:{_line(key_node)}: {label}: duplicate key {key_node.value!r}")
         values[key_node.value] = (key_node, value_node)
     ident = ""
     if "id" in values:
