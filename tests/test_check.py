@@ -281,3 +281,13 @@ def test_seed_questions_file_is_valid_and_large_enough():
     cf = read_check_file(str(SEEDS / "questions.yaml"))
     assert len([c for c in cf.cases if c.answerable]) >= 30
     assert len([c for c in cf.cases if c.id.startswith("para-")]) >= 20
+
+
+def test_record_in_place_through_a_symlink_updates_the_linked_file(runner, tiny_corpus, tmp_path):
+    real = write(tmp_path, RECORDABLE, "real.yaml")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    result = invoke(runner, [str(link), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+    assert result.exit_code == 0
+    assert link.is_symlink()
+    assert "document: birds" in real.read_text()

@@ -400,7 +400,9 @@ def write_atomically(path: str, text: str) -> None:
     """Write a whole file through a temporary file and a rename."""
     import tempfile
 
-    target = Path(path)
+    # Through a symlink to the file it names: replacing the link itself
+    # would silently detach the user's file from it.
+    target = Path(os.path.realpath(path))
     mode = target.stat().st_mode & 0o7777 if target.exists() else None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
