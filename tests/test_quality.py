@@ -149,3 +149,42 @@ def test_short_answers_are_always_verbatim(tmp_path_factory, paragraphs, questio
         assert s.text and s.text == s.text.strip()
         assert doc.text_at(s.start_line, s.start_col, s.end_line, s.end_col) == s.text
         assert s.text in a.quote.text
+
+
+@pytest.mark.parametrize(
+    ("word", "relative", "kind"),
+    [
+        ("penalties", "punishment", "near"),
+        ("Canadian", "Canada", "near"),
+        ("assisting", "help", "near"),
+        ("Kremlin", "Russian", "far"),
+    ],
+)
+def test_the_lexicon_relates_paraphrases(word, relative, kind):
+    near, far = textmod.related(textmod.stem(word.lower()))
+    assert textmod.stem(relative.lower()) in (near if kind == "near" else far)
+
+
+def test_a_relative_finds_a_passage_but_never_outranks_the_word_itself(tmp_path):
+    root = make_corpus(
+        tmp_path,
+        {
+            "a.txt": "The council imposed sanctions on the port.\n\nThe harbour was quiet all winter.\n",
+            "b.txt": "The council imposed penalties on the port.\n\nThe market opened at dawn.\n",
+        },
+    )
+    index = Index(load_corpus(root))
+    exact = answermod.ask(index, "What penalties did the council impose?", top=2)
+    assert exact.answers[0].document == "b"
+    assert [a.document for a in exact.answers] == ["b", "a"]
+    q = answermod.analyse(index, "What punishment did the council impose?")
+    assert "penalti" in {r for _, rel in q.related for r, _, _ in rel}
+
+
+def test_explain_counts_the_relatives_it_used(seed_index):
+    result = answermod.ask(seed_index, "What consequences of a war worry the alliance?", explain=True)
+    explain = result.answers[0].explain
+    used = {row["term"] for row in explain["related_terms"] if row["contribution"] > 0}
+    assert {"fallout", "concern"} <= used
+    total = sum(row["contribution"] for row in explain["terms"] + explain["related_terms"])
+    assert total == pytest.approx(explain["passage_score"], abs=0.01)

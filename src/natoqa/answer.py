@@ -46,6 +46,20 @@ PARTIAL = 0.5
 # at this share of the largest IDF: part of the question nothing answers.
 UNSEEN = 1.0
 
+# Relatives of a question word from the WordNet lexicon (text.related) stand
+# in for it where a passage lacks the word itself, at these shares of the
+# smaller of the word's and the relative's IDF: a paraphrase ("penalties")
+# meets the article's word ("sanctions") but never outweighs an exact match.
+# A question word counts once per passage or sentence: its own match, else
+# its best relative. At most MAX_NEAR / MAX_FAR relatives per word, the
+# lexicon's order (first senses first).
+W_NEAR = 0.6
+W_FAR = 0.3
+MAX_NEAR = 6
+MAX_FAR = 4
+# The share of a word's telling weight (see confidence) a relative earns.
+RELATED_CONFIDENCE = 0.4
+
 # Below this confidence natoqa abstains. Confidence is the share of the
 # question's telling weight (text.telling: rarity in English at large, not
 # in this corpus) that the best passage holds. Corpus IDF cannot judge a
@@ -54,7 +68,8 @@ UNSEEN = 1.0
 # only ordinary words ("called", "became") is probably answered.
 # Calibrated in bench/quality.py to answer 97% of SQuAD questions asked of
 # their own article (tune half).
-MIN_CONFIDENCE = 0.40
+MIN_CONFIDENCE = 0.42
+W_CONF_SENTENCE = 0.7
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,11 @@ class Question:
     kind: str  # the expected answer type, see shortanswer.question_kind
     words: tuple[str, ...]  # the question's normalized words, stopwords included
     telling: tuple[tuple[str, float], ...] = ()  # (term or stand-in, text.telling of the question's own word)
+    # One entry per question word with relatives in the corpus, aligned with
+    # `telling`'s words: (its term or stand-in or "", ((relative, weight, "near"|"far"), ...)).
+    related: tuple[tuple[str, tuple[tuple[str, float, str], ...]], ...] = ()
+    related_of: tuple[int, ...] = ()  # for each `telling` entry, its index in `related`, or -1
+    related_words: tuple[str, ...] = ()  # for each `related` entry, the question's own word (stem)
 
 
 @dataclass(frozen=True)
@@ -158,6 +178,7 @@ def analyse(index: Index, question: str) -> Question:
             weights[term] = idf
             mass += idf
         sequence.append(term)
+    related, related_of, related_words = _relatives(index, stems, telling, weights, top_idf)
     bigrams = {}
     for a, b in zip(sequence, sequence[1:], strict=False):
         if a and b and a != b:
@@ -171,7 +192,43 @@ def analyse(index: Index, question: str) -> Question:
         kind=shortanswer.question_kind([w for w, _, _ in words]),
         words=tuple(w for w, _, _ in words),
         telling=tuple(telling.values()),
+        related=related,
+        related_of=related_of,
+        related_words=related_words,
     )
+
+
+def _relatives(index: Index, stems, telling, weights, top_idf):
+    """The lexicon relatives of each question word that the corpus uses."""
+    own = set(stems) | set(weights)
+    related = []
+    related_of = []
+    words = []
+    idf = index.idf
+    for word, (term, _) in telling.items():
+        near, far = textmod.related(word)
+        if not near and not far:
+            related_of.append(-1)
+            continue
+        base = weights.get(term) if term == word else top_idf
+        found = []
+        for group, share, limit in ((near, W_NEAR, MAX_NEAR), (far, W_FAR, MAX_FAR)):
+            kind = "near" if share == W_NEAR else "far"
+            n = 0
+            for r in group:
+                if n >= limit:
+                    break
+                if r in own or r not in idf:
+                    continue
+                found.append((r, share * min(idf[r], base), kind))
+                n += 1
+        if found:
+            related_of.append(len(related))
+            related.append((term, tuple(found)))
+            words.append(word)
+        else:
+            related_of.append(-1)
+    return tuple(related), tuple(related_of), tuple(words)
 
 
 def _stand_in(index: Index, term: str) -> str | None:
@@ -190,6 +247,8 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
         for doc in index.title_postings.get(term, ()):
             title_docs[doc] = title_docs.get(doc, 0.0) + idf
     acc = index.scores_weighted(q.terms, q.idf)
+    if q.related:
+        _add_related(index, q, acc)
     if title_docs:
         doc_of = index.passage_doc
         first = {p: s + W_TITLE * title_docs.get(doc_of[p], 0.0) for p, s in acc.items()}
@@ -207,6 +266,22 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     return out[:depth]
 
 
+def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
+    """A word's best relative adds to a passage that lacks the word itself."""
+    where = index.where
+    postings = index.postings
+    for term, relatives in q.related:
+        best: dict[int, float] = {}
+        for r, w, _ in relatives:
+            for p, tf_weight in postings[r]:
+                v = w * tf_weight
+                if v > best.get(p, 0.0):
+                    best[p] = v
+        for p, v in best.items():
+            if not term or term not in where[p]:
+                acc[p] = acc.get(p, 0.0) + v
+
+
 def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float) -> Candidate:
     where = index.where[p]
     n = len(index.sentences[p]) or 1
@@ -214,6 +289,15 @@ def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mas
     for term, idf in zip(q.terms, q.idf, strict=False):
         for i in where.get(term, ()):
             weights[i] += idf
+    for term, relatives in q.related:
+        own = where.get(term, ()) if term else ()
+        best = [0.0] * n
+        for r, w, _ in relatives:
+            for i in where.get(r, ()):
+                if w > best[i] and i not in own:
+                    best[i] = w
+        for i in range(n):
+            weights[i] += best[i]
     phrase = [0.0] * n
     bigram = 0.0
     for key, w in q.bigrams:
@@ -253,18 +337,40 @@ def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mas
 
 
 def confidence(index: Index, q: Question, c: Candidate) -> float:
-    """How much of the question the best passage answers, from 0 to 1."""
+    """How much of the question the best passage and its best sentence
+    answer, from 0 to 1.
+
+    The share of the question's telling weight the passage holds, plus
+    W_CONF_SENTENCE x the share its best sentence holds (an answer states
+    the question's words together; an unrelated passage matches them here
+    and there), over 1 + W_CONF_SENTENCE. A word missing from the sentence
+    whose near relative (a synonym, a derived form) is there counts in full
+    for the sentence; missing from the passage, at RELATED_CONFIDENCE for
+    the passage. Far relatives, looser, do not count here.
+    """
     total = sum(w for _, w in q.telling)
     if not total:
         return 1.0 if q.terms else 0.0
     present = index.where[c.passage]
-    return sum(w for term, w in q.telling if term and term in present) / total
+    sentences = index.sentences[c.passage]
+    in_sentence = set(sentences[c.sentence].terms) if sentences else set()
+    held = 0.0
+    related_of = q.related_of or (-1,) * len(q.telling)
+    for (term, w), k in zip(q.telling, related_of, strict=False):
+        near = [r for r, _, kind in q.related[k][1] if kind == "near"] if k >= 0 else ()
+        if term and term in present:
+            held += w
+        elif any(r in present for r in near):
+            held += RELATED_CONFIDENCE * w
+        if (term and term in in_sentence) or any(r in in_sentence for r in near):
+            held += W_CONF_SENTENCE * w
+    return held / (total * (1.0 + W_CONF_SENTENCE))
 
 
 def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Result:
     """Answer one question with up to `top` quotes, best first."""
     q = analyse(index, question)
-    if not q.terms:
+    if not q.terms and not q.related:
         if q.mass:
             return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
@@ -372,13 +478,31 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
         tf = counts.get(term, 0)
         contribution = idf * tf * (index.k1 + 1) / (tf + norm) if tf else 0.0
         rows.append({"term": term, "idf": round(idf, 4), "tf": tf, "contribution": round(contribution, 4)})
+    # Lexicon relatives, as _add_related scores them: a word's best relative
+    # counts where the passage lacks the word itself.
+    related_rows = []
+    present = index.where[p]
+    for word, (term, relatives) in zip(q.related_words, q.related, strict=False):
+        own = bool(term) and term in present
+        group = []
+        for r, w, kind in relatives:
+            tf = counts.get(r, 0)
+            contribution = w * tf * (index.k1 + 1) / (tf + norm) if tf and not own else 0.0
+            group.append(
+                {"for": word, "term": r, "kind": kind, "weight": round(w, 4), "tf": tf, "contribution": contribution}
+            )
+        best = max(group, key=lambda row: row["contribution"])
+        for row in group:
+            row["contribution"] = round(row["contribution"], 4) if row is best else 0.0
+        related_rows.extend(group)
     sentences = index.sentences[p]
     first, last = _quote_sentences(index, q, c)
     weights = dict(zip(q.terms, q.idf, strict=False))
+    related_terms = {r for _, relatives in q.related for r, _, _ in relatives}
     sentence_rows = [
         {
             "index": i + 1,
-            "matched": sorted(set(s.terms) & weights.keys()),
+            "matched": sorted(set(s.terms) & (weights.keys() | related_terms)),
             "weight": round(c.weights[i], 4),
             "chosen": first is not None and first <= i <= last,
         }
@@ -398,12 +522,15 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
         "passage_length": index.doc_len[p],
         "average_length": round(index.avgdl, 2),
         "terms": rows,
+        "related_terms": related_rows,
         "sentences": sentence_rows,
         "rule": (
             f"score = ({W_PASSAGE} x BM25 + {W_TITLE} x title + {W_SENTENCE} x best sentence"
             f" + {W_NEIGHBOUR} x its neighbours) / question mass; the best sentence holds the most"
             f" question IDF, plus {W_BIGRAM} x the weight of question word pairs it repeats; a neighbour"
-            f" joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight"
+            f" joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight; a question"
+            f" word the passage or sentence lacks counts through its best lexicon relative at {W_NEAR}"
+            f" (near) or {W_FAR} (far) of the smaller IDF"
         ),
     }
     short = shortanswer.explain(index, q, p, first, last)

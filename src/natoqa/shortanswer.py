@@ -195,7 +195,9 @@ def _scored(index, q, p: int, first: int | None, last: int | None):
     sentences = index.sentences[p]
     start, end = sentences[first].start, sentences[last].end
     tokens = tokenize(passage_text, start, end)
-    asked = set(q.terms) | {textmod.stem(w) for w in q.words}
+    # A relative standing in for a question word ("concerned" for "worry")
+    # repeats the question as much as the word itself.
+    asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
     hits = [k for k, t in enumerate(tokens) if not t.stop and t.stem in asked]
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.

@@ -109,6 +109,34 @@ def background_zipf() -> dict[str, float]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _lexicon() -> dict[str, str]:
+    """Term -> the rest of its lexicon.txt line, split only when asked for."""
+    raw = resources.files("natoqa").joinpath("lexicon.txt").read_text("utf-8")
+    out = {}
+    for line in raw.splitlines():
+        if line and line[0] != "#":
+            term, _, rest = line.partition(" ")
+            out[term] = rest
+    return out
+
+
+@lru_cache(maxsize=STEM_CACHE_SIZE)
+def related(term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(near, far) relatives of a term from the shipped WordNet lexicon.
+
+    Near: synonyms, derivations, pertainyms ("penalti" -> "punish",
+    "canadian" -> "canada"). Far: a proper noun's definition words and one
+    level up and down the hierarchy ("kremlin" -> "russian govern",
+    "consequ" -> "fallout"). Built by tools/build_lexicon.py.
+    """
+    rest = _lexicon().get(term)
+    if not rest:
+        return (), ()
+    near, _, far = rest.partition("|")
+    return tuple(near.split()), tuple(far.split())
+
+
 # A stem as common as "year" (Zipf 7.5) tells nothing about a question's
 # subject; one missing from the list is rarer than Zipf 2.
 COMMON_ZIPF = 7.5
