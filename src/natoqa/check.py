@@ -367,7 +367,7 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
     newline = "\r\n" if check_file.text.count("\r\n") > check_file.text.count("\n") / 2 else "\n"
     inserts: list[tuple[int, list[str]]] = []
     recorded, skipped = [], []
-    for node, outcome in zip(questions.value, report.outcomes):
+    for node, outcome in zip(questions.value, report.outcomes, strict=True):
         case = outcome.case
         if not case.answerable or (case.document and case.lines):
             continue

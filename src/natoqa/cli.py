@@ -401,7 +401,6 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
     import time
 
     from natoqa import check as checkmod
-    from natoqa.corpus import load_corpus
 
     if (in_place or output) and not record:
         raise click.UsageError("--in-place and --output go with --record")
