@@ -16,6 +16,7 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from natoqa import shortanswer
@@ -405,7 +406,10 @@ def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
         start += 1
     while end > start and passage.text[end - 1].isspace():
         end -= 1
-    short = shortanswer.pick(index, q, c.passage, first, last)
+    bounds = _bounds(passage.text, start, end, q)
+    short = shortanswer.pick(index, q, c.passage, first, last, bounds)
+    if bounds:
+        start, end = bounds
     return Answer(
         rank=rank_no,
         score=round(c.score, 4),
@@ -418,6 +422,52 @@ def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
         matched=matched,
         answer=None if short is None else span_in_passage(passage.text, passage.start_line, short[0], short[1]),
     )
+
+
+# A quote longer than this is cut to the run of clauses that holds the most
+# of the question (and the short answer), within this length.
+LONG_QUOTE = 300
+TRIM_SHORT = 0.0  # the short answer's worth in that choice, a share of the question's mass
+_CLAUSE_END = re.compile(r"[,;:\u2014\u2013]\s+|\s+[\u2014\u2013-]{1,2}\s+|\.\s+")
+
+
+def _bounds(text: str, start: int, end: int, q: Question) -> tuple[int, int] | None:
+    """The trimmed quote's offsets, or None when the quote is short enough."""
+    if end - start <= LONG_QUOTE:
+        return None
+    return _trim(text, start, end, q, None)
+
+
+def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int]:
+    """The best run of whole clauses of text[start:end], at most LONG_QUOTE long."""
+    cuts = [start]
+    for m in _CLAUSE_END.finditer(text, start, end):
+        if start < m.end() < end:
+            cuts.append(m.end())
+    cuts.append(end)
+    if len(cuts) < 3:
+        return start, end
+    weights = dict(zip(q.terms, q.idf, strict=False))
+    for _, relatives in q.related:
+        for r, w, _ in relatives:
+            weights.setdefault(r, w)
+    terms = [(pos + start, t) for t, pos, _ in textmod.terms_with_spans(text[start:end]) if t in weights]
+    best, best_key = (start, end), None
+    for i in range(len(cuts) - 1):
+        for j in range(i + 1, len(cuts)):
+            a, b = cuts[i], cuts[j]
+            while b > a and (text[b - 1].isspace() or text[b - 1] in ",;:"):
+                b -= 1
+            if b - a > LONG_QUOTE:
+                break
+            holds_short = short is not None and a <= short[0] and short[1] <= b
+            # Distinct question words held; then the longer run, which
+            # keeps more context around the answer.
+            weight = sum(weights[t] for t in {t for pos, t in terms if a <= pos < b})
+            key = (weight + TRIM_SHORT * holds_short * (q.mass or 1.0), b - a)
+            if best_key is None or key > best_key:
+                best, best_key = (a, b), key
+    return best
 
 
 # A neighbour joins the quote only when it brings question terms the best
@@ -533,7 +583,17 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
             f" (near) or {W_FAR} (far) of the smaller IDF"
         ),
     }
-    short = shortanswer.explain(index, q, p, first, last)
+    bounds = None
+    if first is not None:
+        text = index.corpus.passages[p].text
+        bounds = _bounds(text, sentences[first].start, sentences[last].end, q)
+        if bounds:
+            out["trimmed_to"] = {
+                "start": bounds[0],
+                "end": bounds[1],
+                "rule": f"quotes over {LONG_QUOTE} characters keep the run of clauses holding the most question weight",
+            }
+    short = shortanswer.explain(index, q, p, first, last, bounds)
     if short:
         out["short_answer"] = short
     if runner_up is not None:

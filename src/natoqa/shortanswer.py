@@ -187,13 +187,14 @@ WANTED = {PERSON: "name", PLACE: "name", DATE: "date", NUMBER: "number"}
 MIN_FIT = 0.5
 
 
-def _scored(index, q, p: int, first: int | None, last: int | None):
-    """Every candidate of the quote, scored, best first."""
+def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
+    """Every candidate of the quote, scored, best first. `bounds`, when
+    given, are the quote's (start, end) offsets after trimming."""
     if first is None:
         return []
     passage_text = index.corpus.passages[p].text
     sentences = index.sentences[p]
-    start, end = sentences[first].start, sentences[last].end
+    start, end = bounds or (sentences[first].start, sentences[last].end)
     tokens = tokenize(passage_text, start, end)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
@@ -235,18 +236,18 @@ def _scored(index, q, p: int, first: int | None, last: int | None):
     return [(s, tokens[a].start, tokens[b].end, kind, distance) for s, a, b, kind, distance in scored]
 
 
-def pick(index, q, p: int, first: int | None, last: int | None) -> tuple[int, int] | None:
+def pick(index, q, p: int, first: int | None, last: int | None, bounds=None) -> tuple[int, int] | None:
     """(start, end) offsets in the passage of the short answer, or None."""
-    scored = _scored(index, q, p, first, last)
+    scored = _scored(index, q, p, first, last, bounds)
     if not scored or scored[0][0] < MIN_FIT - 1.0:
         return None
     _, start, end, _, _ = scored[0]
     return start, end
 
 
-def explain(index, q, p: int, first: int | None, last: int | None) -> dict | None:
+def explain(index, q, p: int, first: int | None, last: int | None, bounds=None) -> dict | None:
     """Why the short answer was picked, with the runner-up candidate."""
-    scored = _scored(index, q, p, first, last)
+    scored = _scored(index, q, p, first, last, bounds)
     if not scored:
         return None
     passage_text = index.corpus.passages[p].text
