@@ -15,6 +15,8 @@ offsets in the passage text, so the answer is verbatim by construction.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from importlib import resources
 
 from natoqa import text as textmod
 
@@ -60,6 +62,24 @@ def question_kind(words: list[str]) -> str:
                 return NUMBER
             return THING
     return THING
+
+
+_KIND_WORDS = frozenset("kind type sort form name term".split())
+
+
+def focus_word(words) -> str | None:
+    """The stem of the noun a what/which question asks for ("What sea ..."
+    -> "sea", "What kind of disorders" -> "disorder"), or None."""
+    stop = textmod.stopwords()
+    for i, word in enumerate(words):
+        if word in ("what", "which"):
+            k = i + 1
+            while k < len(words) and (words[k] in _KIND_WORDS or words[k] == "of"):
+                k += 1
+            if k < len(words) and words[k] not in stop and words[k] not in verbs():
+                return textmod.stem(words[k])
+            return None
+    return None
 
 
 class Token:
@@ -186,6 +206,74 @@ WANTED = {PERSON: "name", PLACE: "name", DATE: "date", NUMBER: "number"}
 # Below this a candidate does not stand out and no short answer is given.
 MIN_FIT = 0.5
 
+# Scoring weights (tuned on the even half of SQuAD 1.1 dev, bench/quality.py).
+W_DISTANCE = 0.08  # per token between the candidate and the nearest question word
+W_LENGTH = 0.05  # per token of the candidate beyond the first
+# Words that may join two noun chunks into one phrase ("attacks on Jews").
+# A phrase ending in the noun a what/which question names ("What sea" ->
+# "the Black Sea") keeps that noun: SQuAD answers include it.
+KEEP_FOCUS = True
+W_FOCUS = 0.3
+# A phrase cut out of one holding question words mostly modifies the
+# question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
+W_TRIMMED = 0.3
+_PHRASE_GLUE = frozenset("of".split())
+_CLAUSE_END = re.compile(r"[.!?;:]")
+
+
+@lru_cache(maxsize=1)
+def verbs() -> frozenset[str]:
+    """Word forms used mostly as verbs or adverbs (verbs.txt, from WordNet)."""
+    raw = resources.files("natoqa").joinpath("verbs.txt").read_text("utf-8")
+    return frozenset(line for line in raw.splitlines() if line and not line.startswith("#"))
+
+
+def _breaks(passage_text: str, tokens: list[Token]) -> list[bool]:
+    """For each token, whether a noun phrase cannot run through it: a
+    stopword, or a verb or adverb (capitalized ones only at a clause start,
+    where the capital says nothing)."""
+    vb = verbs()
+    out = []
+    for k, t in enumerate(tokens):
+        if t.stop:
+            out.append(True)
+        elif t.num:
+            out.append(False)
+        elif t.word in vb:
+            out.append(not t.cap or k == 0 or bool(_CLAUSE_END.search(passage_text[tokens[k - 1].end : t.start])))
+        else:
+            out.append(False)
+    return out
+
+
+def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[tuple[int, int, str]]:
+    """Noun-phrase-like chunks: runs of tokens that are neither stopwords nor
+    verbs, with nothing but space between; two chunks joined by "of" also."""
+    out = []
+    n = len(tokens)
+    runs = []
+    i = 0
+    while i < n:
+        if breaks[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and not breaks[j + 1] and _joined(passage_text, tokens[j], tokens[j + 1]):
+            j += 1
+        runs.append((i, j))
+        i = j + 1
+    for (a, b), nxt in zip(runs, runs[1:] + [None], strict=False):
+        out.append((a, b, "phrase"))
+        if (
+            nxt is not None
+            and nxt[0] == b + 2
+            and tokens[b + 1].word in _PHRASE_GLUE
+            and _joined(passage_text, tokens[b], tokens[b + 1])
+            and _joined(passage_text, tokens[b + 1], tokens[nxt[0]])
+        ):
+            out.append((a, nxt[1], "phrase"))
+    return out
+
 
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     """Every candidate of the quote, scored, best first. `bounds`, when
@@ -203,21 +291,38 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
+    breaks = _breaks(passage_text, tokens)
+    focus = focus_word(q.words) if q.kind == THING else None
+    found = [c for c in candidates(passage_text, tokens) if c[2] != "phrase"] + _chunks(passage_text, tokens, breaks)
     scored = []
-    for a, b, kind in candidates(passage_text, tokens):
+    seen = set()
+    for a, b, kind in found:
         weight = fit.get(kind, 0.0)
         if weight <= 0:
             continue
         # Trim question words and glue from the edges of names and phrases.
+        trimmed = 0
         if kind in ("name", "phrase"):
+            a0, b0 = a, b
             while a <= b and (tokens[a].stem in asked or tokens[a].stop):
                 a += 1
-            while b >= a and (tokens[b].stem in asked or tokens[b].stop):
+            keep_focus = KEEP_FOCUS and focus and b > a and tokens[b].stem == focus
+            while not keep_focus and b >= a and (tokens[b].stem in asked or tokens[b].stop):
                 b -= 1
             if a > b:
                 continue
+            trimmed = sum(not tokens[k].stop for k in range(a0, a)) + sum(
+                not tokens[k].stop for k in range(b + 1, b0 + 1)
+            )
+            if keep_focus:
+                weight += W_FOCUS
+            elif trimmed and q.kind == THING:
+                weight -= W_TRIMMED
         elif all(tokens[k].stem in asked for k in range(a, b + 1) if tokens[k].num):
             continue  # the number is the question's own
+        if (a, b, kind) in seen:
+            continue
+        seen.add((a, b, kind))
         if kind == "name" and q.kind == PLACE and a > 0 and tokens[a - 1].word in ("in", "at", "from", "near", "to"):
             weight += 1.0
         if (
@@ -230,7 +335,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             distance = min(min(abs(h - a), abs(h - b)) for h in hits)
         else:
             distance = len(tokens)
-        score = weight - 0.08 * distance - 0.05 * (b - a)
+        score = weight - W_DISTANCE * distance - W_LENGTH * (b - a)
         scored.append((score, a, b, kind, distance))
     scored.sort(key=lambda s: (-s[0], s[1]))
     return [(s, tokens[a].start, tokens[b].end, kind, distance) for s, a, b, kind, distance in scored]
