@@ -36,7 +36,7 @@ _NUMBER_WORDS = frozenset(
     "million billion trillion dozen half first second third fourth fifth sixth seventh eighth ninth tenth".split()
 )
 # Words that may sit inside a name ("Bank of England", "Denmark and Spain").
-_NAME_GLUE = frozenset("of the and de da von van del la le du y".split())
+_NAME_GLUE = frozenset("of the and de da von van del la le du y bin ibn al el der den".split())
 _YEAR = re.compile(r"1\d{3}|20\d{2}|\d{1,4}s")
 _ORDINAL = re.compile(r"\d+(st|nd|rd|th)")
 _TOKEN = re.compile(r"[$£€]?\w+(?:['.,]\w+)*%?")
@@ -207,8 +207,8 @@ WANTED = {PERSON: "name", PLACE: "name", DATE: "date", NUMBER: "number"}
 MIN_FIT = 0.5
 
 # Scoring weights (tuned on the even half of SQuAD 1.1 dev, bench/quality.py).
-W_DISTANCE = 0.08  # per token between the candidate and the nearest question word
-W_LENGTH = 0.05  # per token of the candidate beyond the first
+W_DISTANCE = 0.1  # per token between the candidate and the nearest question word
+W_LENGTH = -0.02  # per token beyond the first: negative, as a longer phrase overlaps more of the answer
 # Words that may join two noun chunks into one phrase ("attacks on Jews").
 # A phrase ending in the noun a what/which question names ("What sea" ->
 # "the Black Sea") keeps that noun: SQuAD answers include it.
@@ -217,6 +217,9 @@ W_FOCUS = 0.3
 # A phrase cut out of one holding question words mostly modifies the
 # question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
 W_TRIMMED = 0.3
+# Each question word inside a candidate: an answer seldom repeats the question.
+W_INSIDE = 0.3
+_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 _PHRASE_GLUE = frozenset("of".split())
 _CLAUSE_END = re.compile(r"[.!?;:]")
 
@@ -311,6 +314,16 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 b -= 1
             if a > b:
                 continue
+            # A capital at a clause start says nothing: "However", "May".
+            while (
+                kind == "name"
+                and a <= b
+                and (tokens[a].word in verbs() or tokens[a].word in _MONTHS or tokens[a].word in _WEEKDAYS)
+                and (a == 0 or _CLAUSE_END.search(passage_text[tokens[a - 1].end : tokens[a].start]))
+            ):
+                a += 1
+            if a > b:
+                continue
             trimmed = sum(not tokens[k].stop for k in range(a0, a)) + sum(
                 not tokens[k].stop for k in range(b + 1, b0 + 1)
             )
@@ -320,6 +333,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 weight -= W_TRIMMED
         elif all(tokens[k].stem in asked for k in range(a, b + 1) if tokens[k].num):
             continue  # the number is the question's own
+        inside = sum(1 for k in range(a + 1, b) if tokens[k].stem in asked and not tokens[k].stop)
+        weight -= W_INSIDE * inside
         if (a, b, kind) in seen:
             continue
         seen.add((a, b, kind))
@@ -331,6 +346,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             and any(tokens[k].raw.endswith("%") or tokens[k].word in ("percent", "per") for k in range(a, b + 1))
         ):
             weight += 1.0
+        # A question word inside the phrase counts as near: the kept focus
+        # noun ("the Black Sea" for "What sea") is the best sign there is.
         if hits:
             distance = min(min(abs(h - a), abs(h - b)) for h in hits)
         else:
