@@ -217,9 +217,19 @@ W_FOCUS = 0.3
 # A phrase cut out of one holding question words mostly modifies the
 # question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
 W_TRIMMED = 0.3
+# The share of the question's weight within WINDOW tokens of a candidate.
+W_GATHER = 0.5
+WINDOW = 10
 # Each question word inside a candidate: an answer seldom repeats the question.
 W_INSIDE = 0.3
 _WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+# Function words the stopword list lacks (it is tuned for ranking): a
+# noun phrase cannot run through them either.
+_FUNCTION = frozenset(
+    "although though unlike whereas whether since unless upon within without among amongst across along "
+    "around toward towards beyond despite via per like including etc also however thus therefore hence "
+    "yet even either neither onto throughout except besides instead rather whose whom whereby".split()
+)
 _PHRASE_GLUE = frozenset("of".split())
 _CLAUSE_END = re.compile(r"[.!?;:]")
 
@@ -238,7 +248,7 @@ def _breaks(passage_text: str, tokens: list[Token]) -> list[bool]:
     vb = verbs()
     out = []
     for k, t in enumerate(tokens):
-        if t.stop:
+        if t.stop or t.word in _FUNCTION:
             out.append(True)
         elif t.num:
             out.append(False)
@@ -291,6 +301,11 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     # repeats the question as much as the word itself.
     asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
     hits = [k for k, t in enumerate(tokens) if not t.stop and t.stem in asked]
+    # How much of the question surrounds each token: the answer sits where
+    # the question's words gather, not next to one stray match.
+    idf = dict(zip(q.terms, q.idf, strict=False))
+    total = sum(idf.values()) or 1.0
+    hit_weight = [(k, tokens[k].stem, idf.get(tokens[k].stem, 0.0)) for k in hits]
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
@@ -352,7 +367,12 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             distance = min(min(abs(h - a), abs(h - b)) for h in hits)
         else:
             distance = len(tokens)
-        score = weight - W_DISTANCE * distance - W_LENGTH * (b - a)
+        near: dict[str, float] = {}
+        for k, stem, w in hit_weight:
+            if a - WINDOW <= k <= b + WINDOW and w > near.get(stem, 0.0):
+                near[stem] = w
+        gathered = sum(near.values()) / total
+        score = weight - W_DISTANCE * distance - W_LENGTH * (b - a) + W_GATHER * gathered
         scored.append((score, a, b, kind, distance))
     scored.sort(key=lambda s: (-s[0], s[1]))
     return [(s, tokens[a].start, tokens[b].end, kind, distance) for s, a, b, kind, distance in scored]
