@@ -14,7 +14,7 @@ from natoqa import text as textmod
 from natoqa.answer import ask
 from natoqa.cli import cli
 from natoqa.corpus import load_corpus
-from natoqa.index import Index, lucene_idf
+from natoqa.index import Index, Packed, lucene_idf
 
 from .conftest import SEEDS
 
@@ -39,7 +39,7 @@ def cache_files(kind: str = "") -> list[Path]:
 
 def plain(value):
     """A STATE value as plain lists and dicts, lazy containers included."""
-    if isinstance(value, store._Rows):
+    if isinstance(value, (store._Rows, Packed)):
         return [plain(v) for v in value]
     if isinstance(value, dict) or hasattr(value, "keys"):
         return {k: plain(value[k]) for k in value}

@@ -16,6 +16,7 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, replace
 
@@ -250,37 +251,50 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     acc = index.scores_weighted(q.terms, q.idf)
     if q.related:
         _add_related(index, q, acc)
-    if title_docs:
-        doc_of = index.passage_doc
-        first = {p: s + W_TITLE * title_docs.get(doc_of[p], 0.0) for p, s in acc.items()}
-    else:
-        first = dict(acc)
     # Headings (a title line, a caption) name a subject but state nothing:
     # they count for a fraction of their score, so prose wins ties and more.
-    heading = index.heading
-    for p in first:
-        if heading[p]:
-            first[p] *= HEADING
-    pool = sorted(first, key=lambda p: (-first[p], p))[: max(depth, CANDIDATES)]
+    # The pool's order is (-score, passage), all keys distinct, so the
+    # smallest keys are exactly what sorting everything would put first.
+    factor = _heading_factors(index)
+    if title_docs:
+        doc_of = index.passage_doc
+        title_get = title_docs.get
+        keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
+    else:
+        keys = [(-s * factor[p], p) for p, s in acc.items()]
+    pool = [p for _, p in heapq.nsmallest(max(depth, CANDIDATES), keys)]
     out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
     out.sort(key=lambda c: (-c.score, c.passage))
     return out[:depth]
 
 
+def _heading_factors(index: Index) -> list[float]:
+    """Each passage's share of its first-stage score (HEADING for headings)."""
+    try:
+        return index._heading_factors
+    except AttributeError:
+        index._heading_factors = [HEADING if h else 1.0 for h in index.heading]
+        return index._heading_factors
+
+
 def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
     """A word's best relative adds to a passage that lacks the word itself."""
-    where = index.where
     postings = index.postings
+    get = acc.get
     for term, relatives in q.related:
         best: dict[int, float] = {}
+        best_get = best.get
         for r, w, _ in relatives:
             for p, tf_weight in postings[r]:
                 v = w * tf_weight
-                if v > best.get(p, 0.0):
+                if v > best_get(p, 0.0):
                     best[p] = v
+        # Set membership over the word's passages, not a look into every
+        # passage's sentence map.
+        own = index.placed(term) if term else ()
         for p, v in best.items():
-            if not term or term not in where[p]:
-                acc[p] = acc.get(p, 0.0) + v
+            if p not in own:
+                acc[p] = get(p, 0.0) + v
 
 
 def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float) -> Candidate:

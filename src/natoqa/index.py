@@ -17,7 +17,12 @@ positive, and smoothly small for very common ones.
 
 from __future__ import annotations
 
+import json
 import math
+import multiprocessing
+import os
+from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from natoqa import text as textmod
@@ -58,6 +63,10 @@ class Index:
     Everything computed from the corpus text lives in the attributes named
     in STATE, as plain data (lists, dicts, strings, numbers), so the cache
     (natoqa.store) can save and restore an index without re-analysing text.
+    The per-passage analyses (terms, sentences, where) are held as compact
+    JSON texts decoded on first read (Packed), and the postings as arrays
+    (Postings): a 100,000-passage corpus would need gigabytes as Python
+    dicts and tuples.
     """
 
     STATE = (
@@ -76,62 +85,115 @@ class Index:
         "where",
         "heading",
         "prefixes",
+        "unplaced",
     )
 
-    def __init__(self, corpus: Corpus, k1: float = K1, b: float = B):
+    def __init__(self, corpus: Corpus, k1: float = K1, b: float = B, progress=None):
         self.corpus = corpus
         self.k1 = k1
         self.b = b
-        self.passage_terms: list[list[str]] = []
-        self.sentences: list[tuple[Sentence, ...]] = []
+        passages = corpus.passages
+        n = len(passages)
+        terms_rows: list[bytes] = []
+        sentence_rows: list[bytes] = []
+        where_rows: list[bytes] = []
+        self.heading: list[bool] = []
+        self.doc_len: list[int] = []
         # where[p][key] = sentence numbers of passage p holding the key: a
         # term, or a bigram "a b" of adjacent content terms. Sentence choice
         # and phrase matching read it instead of re-scanning the text.
-        self.where: list[dict[str, list[int]]] = []
-        self.heading: list[bool] = []
-        for passage in corpus.passages:
-            spans = textmod.terms_with_spans(passage.text)
-            self.passage_terms.append([t for t, _, _ in spans])
-            sentences = _sentences(passage.text, spans)
-            self.sentences.append(sentences)
-            self.where.append(_where(sentences, _kinds(passage.text, sentences)))
-            self.heading.append(_is_heading(passage.text, len(spans)))
+        # unplaced[term] = passages holding the term that no sentence of
+        # theirs lists (a word ending exactly where the splitter ends a
+        # sentence), so "which passages' `where` has this term" is the
+        # term's postings minus these, without decoding any `where`.
+        self.unplaced: dict[str, list[int]] = {}
+        doc_freq: dict[str, int] = {}
+        # Per term, the passages holding it and how often: weights need the
+        # average length, known only once every passage is analysed.
+        post_ids: dict[str, array] = {}
+        post_tfs: dict[str, array] = {}
+        if progress is not None:
+            progress(0, n)
+        for p, row in enumerate(_analysed(passages)):
+            freqs, unplaced, heading, terms_json, sentences_json, where_json = row
+            terms_rows.append(terms_json)
+            sentence_rows.append(sentences_json)
+            where_rows.append(where_json)
+            self.heading.append(heading)
+            self.doc_len.append(sum(freqs.values()))
+            for term, tf in freqs.items():
+                ids = post_ids.get(term)
+                if ids is None:
+                    ids = post_ids[term] = array("i")
+                    post_tfs[term] = array("i")
+                    doc_freq[term] = 1
+                else:
+                    doc_freq[term] += 1
+                ids.append(p)
+                post_tfs[term].append(tf)
+            for term in unplaced:
+                self.unplaced.setdefault(term, []).append(p)
+            if progress is not None and p % 256 == 255:
+                progress(p + 1, n)
+        self.passage_terms = Packed("plain", terms_rows)
+        self.sentences = Packed("sentences", sentence_rows)
+        self.where = Packed("plain", where_rows)
         # The document title is a field of every passage of the document:
         # an article about the Normans rarely repeats "Normans" in each
         # paragraph, but its questions name them.
         doc_number = {doc.id: i for i, doc in enumerate(corpus.documents)}
-        self.passage_doc: list[int] = [doc_number[p.document] for p in corpus.passages]
+        self.passage_doc: list[int] = [doc_number[p.document] for p in passages]
         self.title_postings: dict[str, list[int]] = {}
         for i, doc in enumerate(corpus.documents):
             for term in dict.fromkeys(textmod.terms(doc.title)):
                 self.title_postings.setdefault(term, []).append(i)
-        self._build_statistics()
+        self._build_statistics(doc_freq, post_ids, post_tfs)
         # prefixes[first five letters] = corpus terms starting so, most
         # frequent first: a question word the corpus never uses
         # ("deployment") can still meet a relative ("deploy").
         self.prefixes: dict[str, list[str]] = {}
-        for term in sorted(self.postings, key=lambda t: (-len(self.postings[t]), t)):
+        for term in sorted(doc_freq, key=lambda t: (-doc_freq[t], t)):
             if len(term) >= PREFIX and term.isalpha():
                 self.prefixes.setdefault(term[:PREFIX], []).append(term)
+        if progress is not None:
+            progress(n, n)
 
-    def _build_statistics(self) -> None:
-        bm25 = _rank_bm25_model(self.passage_terms, self.k1, self.b)
-        self.n_passages = bm25.corpus_size
-        self.avgdl = bm25.avgdl
-        self.idf: dict[str, float] = dict(bm25.idf)
-        self.doc_len: list[int] = list(bm25.doc_len)
+    def _build_statistics(self, doc_freq, post_ids, post_tfs) -> None:
+        # rank-bm25's BM25Okapi statistics (see _rank_bm25_model), computed
+        # here in the same order of operations so every float is the same,
+        # without its per-passage dicts.
+        self.n_passages = len(self.doc_len)
+        self.avgdl = sum(self.doc_len) / self.n_passages if self.n_passages else 0.0
+        n = self.n_passages
+        self.idf: dict[str, float] = {term: lucene_idf(n, df) for term, df in doc_freq.items()}
         # postings[term] = [(passage, tf weight)], the weight being the
         # passage-dependent factor of BM25 so a query is one multiply-add
         # per posting.
-        self.postings: dict[str, list[tuple[int, float]]] = {}
         k1, b, avgdl = self.k1, self.b, self.avgdl or 1.0
-        for p, freqs in enumerate(bm25.doc_freqs):
-            norm = k1 * (1 - b + b * self.doc_len[p] / avgdl)
-            for term, tf in freqs.items():
-                self.postings.setdefault(term, []).append((p, tf * (k1 + 1) / (tf + norm)))
+        k1_1 = k1 + 1
+        norms = [k1 * (1 - b + b * length / avgdl) for length in self.doc_len]
+        weights = {}
+        for term, ids in post_ids.items():
+            weights[term] = array("d", [tf * k1_1 / (tf + norms[p]) for p, tf in zip(ids, post_tfs[term], strict=True)])
+        self.postings = Postings(post_ids, weights)
         # The IDF a term would have if no passage contained it: the
         # question's weight for words the corpus never uses.
         self.unseen_idf = lucene_idf(self.n_passages, 0)
+
+    def placed(self, term: str) -> frozenset[int]:
+        """The passages whose `where` lists the term, as a set (memoized)."""
+        try:
+            memo = self._placed
+        except AttributeError:
+            memo = self._placed = {}
+        found = memo.get(term)
+        if found is None:
+            found = frozenset(self.postings.ids(term))
+            missing = self.unplaced.get(term)
+            if missing:
+                found = found.difference(missing)
+            memo[term] = found
+        return found
 
     def term_idf(self, term: str) -> float:
         return self.idf.get(term, self.unseen_idf)
@@ -139,22 +201,24 @@ class Index:
     def scores(self, query_terms) -> dict[int, float]:
         """BM25 score of every passage sharing a term with the query."""
         acc: dict[int, float] = {}
+        get = acc.get
         for term in dict.fromkeys(query_terms):
             postings = self.postings.get(term)
             if not postings:
                 continue
             idf = self.idf[term]
             for p, weight in postings:
-                acc[p] = acc.get(p, 0.0) + idf * weight
+                acc[p] = get(p, 0.0) + idf * weight
         return acc
 
     def scores_weighted(self, query_terms, weights) -> dict[int, float]:
         """BM25 with a given weight per query term in place of its IDF."""
         acc: dict[int, float] = {}
+        get = acc.get
         postings = self.postings
         for term, w in zip(query_terms, weights, strict=False):
             for p, tf_weight in postings.get(term, ()):
-                acc[p] = acc.get(p, 0.0) + w * tf_weight
+                acc[p] = get(p, 0.0) + w * tf_weight
         return acc
 
     def search(self, query_terms, top: int) -> list[Hit]:
@@ -162,6 +226,169 @@ class Index:
         acc = self.scores(query_terms)
         best = sorted(acc.items(), key=lambda item: (-item[1], item[0]))[:top]
         return [Hit(p, s) for p, s in best]
+
+
+class PostingList:
+    """One term's postings: iterates as (passage, weight) pairs, from arrays."""
+
+    __slots__ = ("ids", "weights")
+
+    def __init__(self, ids, weights):
+        self.ids, self.weights = ids, weights
+
+    def __iter__(self):
+        return zip(self.ids, self.weights, strict=True)
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __bool__(self):
+        return len(self.ids) > 0
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Postings(Mapping):
+    """term -> PostingList, over one array of passage ids and one of weights
+    per term (natoqa.store keeps the same on disk)."""
+
+    def __init__(self, ids: dict, weights: dict):
+        self._ids = ids
+        self._weights = weights
+
+    def __len__(self):
+        return len(self._ids)
+
+    def __iter__(self):
+        return iter(self._ids)
+
+    def __contains__(self, term):
+        return term in self._ids
+
+    def __getitem__(self, term):
+        return PostingList(self._ids[term], self._weights[term])
+
+    def get(self, term, default=None):
+        ids = self._ids.get(term)
+        return default if ids is None else PostingList(ids, self._weights[term])
+
+    def ids(self, term):
+        return self._ids.get(term, ())
+
+    def arrays(self, term):
+        """(ids, weights) of a term: arrays of int32 and float64."""
+        return self._ids[term], self._weights[term]
+
+
+def _decode_sentences(rows) -> tuple:
+    return tuple(Sentence(start, end, tuple(terms)) for start, end, terms in rows)
+
+
+# How each kind of Packed item turns from its JSON value back into what the
+# index holds. The cache names a codec, never code.
+CODECS = {"plain": None, "sentences": _decode_sentences}
+
+
+class Packed(dict):
+    """A list whose items are kept as JSON texts, decoded when first read.
+
+    A dict of the items decoded so far, so that reading one again is a
+    lookup in C. It behaves as a sequence: len, iteration and == go by
+    position.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, codec: str, rows: list[bytes]):
+        super().__init__()
+        self.codec = codec
+        self.rows = rows
+        self._decode = CODECS[codec]
+
+    def __missing__(self, i):
+        if type(i) is not int:
+            raise TypeError(f"indices must be integers, not {type(i).__name__}")
+        n = len(self.rows)
+        if i < 0:
+            if i < -n:
+                raise IndexError(i)
+            return self[i + n]
+        item = json.loads(self.rows[i])  # IndexError past the end
+        if self._decode is not None:
+            item = self._decode(item)
+        dict.__setitem__(self, i, item)
+        return item
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.rows)))
+
+    def __contains__(self, value):
+        return any(v == value for v in self)
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+
+# Below this many passages the analysis runs in this process; above, in
+# worker processes (one a core): starting them costs more than small
+# corpora take.
+PARALLEL_MIN = 4_000
+CHUNK = 500
+
+
+def _analysed(passages):
+    """Each passage's analysis (see _analyse_passage), in passage order."""
+    n = len(passages)
+    workers = min(os.cpu_count() or 1, 4)
+    if n < PARALLEL_MIN or workers < 2 or multiprocessing.current_process().daemon:
+        for passage in passages:
+            yield _analyse_passage(passage.text)
+        return
+    chunks = ([passages[i].text for i in range(start, min(start + CHUNK, n))] for start in range(0, n, CHUNK))
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        for passage in passages:
+            yield _analyse_passage(passage.text)
+        return
+    with context.Pool(workers) as pool:
+        for rows in pool.imap(_analyse_chunk, chunks):
+            yield from rows
+
+
+def _analyse_chunk(texts: list[str]) -> list[tuple]:
+    return [_analyse_passage(text) for text in texts]
+
+
+def _analyse_passage(text: str) -> tuple:
+    """(term counts, terms missing from `where`, is heading, and the JSON of
+    the passage's terms, sentences and `where`) for one passage."""
+    spans = textmod.terms_with_spans(text)
+    terms = [t for t, _, _ in spans]
+    sentences = _sentences(text, spans)
+    where = _where(sentences, _kinds(text, sentences))
+    freqs: dict[str, int] = {}
+    for term in terms:
+        freqs[term] = freqs.get(term, 0) + 1
+    unplaced = [term for term in freqs if term not in where]
+    return (
+        freqs,
+        unplaced,
+        _is_heading(text, len(spans)),
+        _json(terms),
+        _json([[s.start, s.end, s.terms] for s in sentences]),
+        _json(where),
+    )
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
 def _sentences(passage_text: str, spans) -> tuple[Sentence, ...]:

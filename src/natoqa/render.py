@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict
 
 from natoqa.answer import Answer, Result
 
@@ -27,13 +26,39 @@ def result_dict(result: Result) -> dict:
 
 
 def answer_dict(answer: Answer) -> dict:
-    data = asdict(answer)
-    data["matched"] = list(answer.matched)
-    if data.get("answer") is None:
-        data.pop("answer", None)
-    if data.get("explain") is None:
-        data.pop("explain", None)
+    # Built field by field rather than with dataclasses.asdict: this runs
+    # once per answer in batch mode, and asdict's deep copy costs more than
+    # the rest of the JSON writing. Keys in the records' field order.
+    data = {
+        "rank": answer.rank,
+        "score": answer.score,
+        "document": answer.document,
+        "title": answer.title,
+        "path": answer.path,
+        "quote": _span_dict(answer.quote),
+        "passage": {
+            "text": answer.passage.text,
+            "start_line": answer.passage.start_line,
+            "end_line": answer.passage.end_line,
+        },
+        "coverage": answer.coverage,
+        "matched": list(answer.matched),
+    }
+    if answer.answer is not None:
+        data["answer"] = _span_dict(answer.answer)
+    if answer.explain is not None:
+        data["explain"] = answer.explain
     return data
+
+
+def _span_dict(span) -> dict:
+    return {
+        "text": span.text,
+        "start_line": span.start_line,
+        "start_col": span.start_col,
+        "end_line": span.end_line,
+        "end_col": span.end_col,
+    }
 
 
 def to_json(data, indent: int | None = None) -> str:

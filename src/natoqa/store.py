@@ -53,9 +53,9 @@ from natoqa import __version__
 from natoqa import corpus as corpusmod
 from natoqa.corpus import Corpus, Passage
 from natoqa.errors import CorpusError
-from natoqa.index import Index
+from natoqa.index import CODECS, Index, Packed, PostingList, Postings
 
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"NATOQA\x00\x01"
 _HEAD = struct.Struct("<8sQI")  # magic, header length, header CRC-32
 
@@ -133,44 +133,7 @@ def open_index(location=None, use_cache: bool = True, progress=None, warn=None) 
 
 def build(corpus: Corpus, progress=None) -> Index:
     """A new index; `progress(done, total)` is told how far the analysis is."""
-    if progress is None:
-        return Index(corpus)
-    index = Index(_Counting(corpus, progress))
-    index.corpus = corpus
-    progress(len(corpus.passages), len(corpus.passages))
-    return index
-
-
-class _Counting:
-    """The corpus as Index sees it while building: its first pass over the
-    passages (the text analysis, nearly all of the work) reports progress."""
-
-    def __init__(self, corpus: Corpus, progress):
-        self._corpus = corpus
-        self.passages = _CountingPassages(corpus.passages, progress)
-
-    def __getattr__(self, name):
-        return getattr(self._corpus, name)
-
-
-class _CountingPassages(Sequence):
-    def __init__(self, passages, progress):
-        self._passages = passages
-        self._progress = progress
-
-    def __len__(self):
-        return len(self._passages)
-
-    def __getitem__(self, i):
-        return self._passages[i]
-
-    def __iter__(self):
-        progress, self._progress = self._progress, None
-        total = len(self._passages)
-        for i, passage in enumerate(self._passages):
-            if progress is not None and i % 256 == 0:
-                progress(i, total)
-            yield passage
+    return Index(corpus, progress=progress)
 
 
 def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
@@ -253,11 +216,13 @@ class _Unsupported(Exception):
 
 
 def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
-    sections: list[bytes] = []
+    # A section is a list of chunks (bytes or arrays), written one after the
+    # other: the large ones are never joined into one copy in memory.
+    sections: list[list] = []
     lazy: set[int] = set()
 
-    def add(data: bytes, is_lazy: bool = False) -> int:
-        sections.append(data)
+    def add(data, is_lazy: bool = False) -> int:
+        sections.append(data if isinstance(data, list) else [data])
         if is_lazy:
             lazy.add(len(sections) - 1)
         return len(sections) - 1
@@ -291,19 +256,36 @@ def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
         "passages": [len(passages), add(table.tobytes())],
     }
     # Sections are laid out on 8-byte boundaries so arrays can be cast in place.
-    layout, offset = [], 0
-    for data in sections:
-        layout.append([offset, len(data)])
-        offset += len(data) + (-len(data) % 8)
-    body = [data + b"\0" * (-len(data) % 8) for data in sections]
+    layout, offset, crcs = [], 0, []
+    for i, chunks in enumerate(sections):
+        length, crc = 0, 0
+        for chunk in chunks:
+            length += _nbytes(chunk)
+            if i not in lazy:
+                crc = zlib.crc32(chunk, crc)
+        layout.append([offset, length])
+        crcs.append(None if i in lazy else crc)
+        offset += length + (-length % 8)
     # The large sections read item by item carry a CRC-32 per item, checked
     # when the item is read; every other section is checked at open.
     header["sections"] = layout
-    header["crcs"] = [None if i in lazy else zlib.crc32(data) for i, data in enumerate(sections)]
+    header["crcs"] = crcs
     header["body_size"] = offset
     raw = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode()
     raw += b" " * (-(len(raw) + _HEAD.size) % 8)
-    _write_atomic(path, [_HEAD.pack(MAGIC, len(raw), zlib.crc32(raw)), raw, *body])
+
+    def body():
+        yield _HEAD.pack(MAGIC, len(raw), zlib.crc32(raw))
+        yield raw
+        for (_, length), chunks in zip(layout, sections, strict=True):
+            yield from chunks
+            yield b"\0" * (-length % 8)
+
+    _write_atomic(path, body())
+
+
+def _nbytes(chunk) -> int:
+    return chunk.itemsize * len(chunk) if isinstance(chunk, array) else len(chunk)
 
 
 def _sorted_keys(value: dict) -> list[str]:
@@ -316,6 +298,42 @@ def _encode_value(value, add, keys_section) -> dict:
     as arrays (numbers) or one JSON text per item, read when asked for."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"kind": "json", "value": _tag(value)}
+    if isinstance(value, Packed):
+        # Already JSON texts, one a passage: written as they are.
+        offsets, crcs, at = array("q", [0]), array("I"), 0
+        for row in value.rows:
+            at += len(row)
+            offsets.append(at)
+            crcs.append(zlib.crc32(row))
+        return {
+            "kind": "rows",
+            "codec": value.codec,
+            "of": "list",
+            "n": len(value.rows),
+            "offsets": add(offsets.tobytes()),
+            "crcs": add(crcs.tobytes()),
+            "data": add(list(value.rows), True),
+        }
+    if isinstance(value, Postings):
+        keys = _sorted_keys(value)
+        ko, kd = keys_section(keys)
+        offsets, crcs, ids, weights, at = array("q", [0]), array("I"), [], [], 0
+        for k in keys:
+            these_ids, these_weights = value.arrays(k)
+            crcs.append(zlib.crc32(these_weights, zlib.crc32(these_ids)))
+            ids.append(these_ids)
+            weights.append(these_weights)
+            at += len(these_ids)
+            offsets.append(at)
+        return {
+            "kind": "postings",
+            "n": len(keys),
+            "keys": [ko, kd],
+            "offsets": add(offsets.tobytes()),
+            "crcs": add(crcs.tobytes()),
+            "ids": add(ids, True),
+            "weights": add(weights, True),
+        }
     if isinstance(value, (list, tuple)):
         container = "tuple" if isinstance(value, tuple) else "list"
         if value and all(type(v) is bool for v in value):
@@ -346,18 +364,6 @@ def _encode_value(value, add, keys_section) -> dict:
                 "keys": [ko, kd],
                 "data": add(array("d", [value[k] for k in keys]).tobytes()),
             }
-        pairs = _postings(value, keys)
-        if pairs is not None:
-            offsets, ids, weights, crcs = pairs
-            return {
-                "kind": "postings",
-                "n": len(keys),
-                "keys": [ko, kd],
-                "offsets": add(offsets),
-                "crcs": add(crcs),
-                "ids": add(ids, True),
-                "weights": add(weights, True),
-            }
         offsets, blob, crcs = _json_rows([value[k] for k in keys])
         return {
             "kind": "map",
@@ -368,24 +374,6 @@ def _encode_value(value, add, keys_section) -> dict:
             "data": add(blob, True),
         }
     return {"kind": "json", "value": _tag(value)}
-
-
-def _postings(value: dict, keys: list[str]):
-    """Offsets, ids and weights when every value is a list of (int, float)."""
-    offsets, ids, weights, crcs = array("q", [0]), array("q"), array("d"), array("I")
-    for k in keys:
-        items = value[k]
-        if type(items) is not list:
-            return None
-        for item in items:
-            if type(item) is not tuple or len(item) != 2 or type(item[0]) is not int or type(item[1]) is not float:
-                return None
-        these_ids, these_weights = array("q", [i for i, _ in items]), array("d", [w for _, w in items])
-        crcs.append(zlib.crc32(these_weights, zlib.crc32(these_ids)))
-        ids.extend(these_ids)
-        weights.extend(these_weights)
-        offsets.append(len(ids))
-    return offsets.tobytes(), ids.tobytes(), weights.tobytes(), crcs.tobytes()
 
 
 def _json_rows(items) -> tuple[bytes, bytes, bytes]:
@@ -599,17 +587,21 @@ def _decode_value(spec: dict, sections: _Sections):
         return tuple(values) if spec["of"] == "tuple" else values
     if kind == "rows":
         n = spec["n"]
+        codec = spec.get("codec", _TAGGED)
+        if codec != _TAGGED and codec not in CODECS:
+            raise CacheMiss(f"unknown codec {codec}")
         return _Rows(
             sections.typed(spec["offsets"], "q", n + 1),
             sections.typed(spec["crcs"], "I", n),
             sections.raw(spec["data"]),
+            codec,
         )
     keys = _Keys(*[sections.typed(spec["keys"][0], "q", spec["n"] + 1), sections.raw(spec["keys"][1])])
     if kind == "floatmap":
         return _FloatMap(keys, sections.typed(spec["data"], "d", spec["n"]))
     if kind == "postings":
         offsets = sections.typed(spec["offsets"], "q", spec["n"] + 1)
-        ids = sections.typed(spec["ids"], "q")
+        ids = sections.typed(spec["ids"], "i")
         weights = sections.typed(spec["weights"], "d", len(ids))
         return _Postings(keys, offsets, sections.typed(spec["crcs"], "I", spec["n"]), ids, weights)
     if kind == "map":
@@ -623,6 +615,9 @@ def _decode_value(spec: dict, sections: _Sections):
     raise CacheMiss(f"unknown kind {kind}")
 
 
+_TAGGED = "tagged"
+
+
 class _Rows(dict):
     """A list whose items are decoded from JSON when first read.
 
@@ -634,12 +629,15 @@ class _Rows(dict):
     _name, _healer = "", None
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, offsets: memoryview, crcs: memoryview, data: memoryview):
+    def __init__(self, offsets: memoryview, crcs: memoryview, data: memoryview, codec=None):
         super().__init__()
         self._offsets = offsets
         self._crcs = crcs
         self._data = data
         self._n = len(offsets) - 1
+        # Items of a codec are plain JSON (natoqa.index.Packed); the others
+        # carry _tag's marks.
+        self._codec = codec if codec != _TAGGED else None
 
     def item(self, i):
         """Item i, decoded; _Damaged if its bytes are not what was written."""
@@ -649,7 +647,11 @@ class _Rows(dict):
         raw = self._data[a:b].tobytes()
         if zlib.crc32(raw) != self._crcs[i]:
             raise _Damaged(i)
-        return _untag(json.loads(raw))
+        if self._codec is None:
+            return _untag(json.loads(raw))
+        decode = CODECS[self._codec]
+        value = json.loads(raw)
+        return value if decode is None else decode(value)
 
     def __missing__(self, i):
         if type(i) is not int:
@@ -767,7 +769,15 @@ class _Postings(_LazyMap):
         ids, weights = self._ids[a:b], self._weights[a:b]
         if zlib.crc32(weights, zlib.crc32(ids)) != self._crcs[i]:
             raise _Damaged(i)
-        return list(zip(ids.tolist(), weights.tolist(), strict=True))
+        return PostingList(ids, weights)
+
+    def ids(self, term):
+        found = self.get(term)
+        return () if found is None else found.ids
+
+    def arrays(self, term):
+        found = self[term]
+        return array("i", found.ids), array("d", found.weights)
 
 
 class _JsonMap(_LazyMap):
