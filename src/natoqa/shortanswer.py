@@ -217,6 +217,7 @@ W_FOCUS = 0.3
 # A phrase cut out of one holding question words mostly modifies the
 # question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
 W_TRIMMED = 0.3
+W_AFTER = 0.1
 # The share of the question's weight within WINDOW tokens of a candidate.
 W_GATHER = 0.5
 WINDOW = 10
@@ -252,7 +253,7 @@ def _breaks(passage_text: str, tokens: list[Token]) -> list[bool]:
             out.append(True)
         elif t.num:
             out.append(False)
-        elif t.word in vb:
+        elif t.word in vb and not (k and passage_text[tokens[k - 1].end : t.start] == "-"):
             out.append(not t.cap or k == 0 or bool(_CLAUSE_END.search(passage_text[tokens[k - 1].end : t.start])))
         else:
             out.append(False)
@@ -367,6 +368,13 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             distance = min(min(abs(h - a), abs(h - b)) for h in hits)
         else:
             distance = len(tokens)
+        # An answer tends to follow the question's words ("wanted him to
+        # enter the priesthood"), as the object of the verb they hold.
+        if W_AFTER and hits:
+            before = min((a - h for h in hits if h < a), default=None)
+            after = min((h - b for h in hits if h > b), default=None)
+            if before is not None and (after is None or before <= after):
+                weight += W_AFTER
         near: dict[str, float] = {}
         for k, stem, w in hit_weight:
             if a - WINDOW <= k <= b + WINDOW and w > near.get(stem, 0.0):
