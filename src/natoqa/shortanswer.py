@@ -209,7 +209,7 @@ MIN_FIT = 0.5
 # Scoring weights (tuned on the even half of SQuAD 1.1 dev, bench/quality.py).
 W_DISTANCE = 0.1  # per token between the candidate and the nearest question word
 W_LENGTH = -0.02  # per token beyond the first: negative, as a longer phrase overlaps more of the answer
-# Words that may join two noun chunks into one phrase ("attacks on Jews").
+# Words that may join two noun chunks into one phrase ("loss of biodiversity").
 # A phrase ending in the noun a what/which question names ("What sea" ->
 # "the Black Sea") keeps that noun: SQuAD answers include it.
 KEEP_FOCUS = True
@@ -231,7 +231,9 @@ _FUNCTION = frozenset(
     "around toward towards beyond despite via per like including etc also however thus therefore hence "
     "yet even either neither onto throughout except besides instead rather whose whom whereby".split()
 )
-_PHRASE_GLUE = frozenset("of".split())
+_PHRASE_GLUE = frozenset("of and".split())
+_ARTICLES = frozenset("the a an".split())
+MAX_JOINS = 1
 _CLAUSE_END = re.compile(r"[.!?;:]")
 
 
@@ -262,7 +264,7 @@ def _breaks(passage_text: str, tokens: list[Token]) -> list[bool]:
 
 def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[tuple[int, int, str]]:
     """Noun-phrase-like chunks: runs of tokens that are neither stopwords nor
-    verbs, with nothing but space between; two chunks joined by "of" also."""
+    verbs, with nothing but space between; two chunks joined by "of" or "and" also."""
     out = []
     n = len(tokens)
     runs = []
@@ -276,16 +278,22 @@ def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[
             j += 1
         runs.append((i, j))
         i = j + 1
-    for (a, b), nxt in zip(runs, runs[1:] + [None], strict=False):
+    for r, (a, b) in enumerate(runs):
         out.append((a, b, "phrase"))
-        if (
-            nxt is not None
-            and nxt[0] == b + 2
-            and tokens[b + 1].word in _PHRASE_GLUE
-            and _joined(passage_text, tokens[b], tokens[b + 1])
-            and _joined(passage_text, tokens[b + 1], tokens[nxt[0]])
-        ):
-            out.append((a, nxt[1], "phrase"))
+        # Extend over "of" or "and" (and an article after it) into the next
+        # run: "destruction of the forest", "black and white". Other
+        # prepositions, or more runs, measured no better.
+        end = b
+        for nxt_a, nxt_b in runs[r + 1 : r + 1 + MAX_JOINS]:
+            k = end + 1
+            if k >= nxt_a or tokens[k].word not in _PHRASE_GLUE:
+                break
+            while k + 1 < nxt_a and tokens[k + 1].word in _ARTICLES:
+                k += 1
+            if k + 1 != nxt_a or not all(_joined(passage_text, tokens[x], tokens[x + 1]) for x in range(end, nxt_a)):
+                break
+            end = nxt_b
+            out.append((a, end, "phrase"))
     return out
 
 
