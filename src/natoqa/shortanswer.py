@@ -195,8 +195,8 @@ def candidates(passage_text: str, tokens: list[Token]) -> list[tuple[int, int, s
 
 # How well a candidate's kind suits the question's kind.
 _FIT = {
-    PERSON: {"name": 3.0, "phrase": 0.5},
-    PLACE: {"name": 3.0, "phrase": 0.5},
+    PERSON: {"name": 3.0, "phrase": 1.5},
+    PLACE: {"name": 3.0, "phrase": 2.5},
     DATE: {"date": 4.0, "number": 1.0},
     NUMBER: {"number": 4.0, "date": 1.0},
     THING: {"phrase": 1.0, "name": 1.2, "number": 0.5, "date": 0.5},
@@ -218,6 +218,7 @@ W_FOCUS = 0.3
 # question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
 W_TRIMMED = 0.3
 W_AFTER = 0.1
+W_MODIFIER = 0.5
 # The share of the question's weight within WINDOW tokens of a candidate.
 W_GATHER = 0.5
 WINDOW = 10
@@ -362,6 +363,16 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
         if (a, b, kind) in seen:
             continue
         seen.add((a, b, kind))
+        # A name right before a lower-case noun modifies it ("Swiss canton",
+        # "European terms"): the noun phrase, also a candidate, is the thing.
+        if (
+            kind == "name"
+            and b + 1 < len(tokens)
+            and not breaks[b + 1]
+            and not tokens[b + 1].cap
+            and _joined(passage_text, tokens[b], tokens[b + 1])
+        ):
+            weight -= W_MODIFIER
         if kind == "name" and q.kind == PLACE and a > 0 and tokens[a - 1].word in ("in", "at", "from", "near", "to"):
             weight += 1.0
         if (
