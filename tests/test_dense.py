@@ -1,0 +1,308 @@
+"""The optional dense re-ranker (natoqa[dense]).
+
+The tokenizer, the safetensors reader, the encoder's arithmetic and the
+fusion run everywhere on tiny in-test data (numpy only). The tests that
+need the MiniLM weights skip when the extra is not installed, as in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from natoqa import dense  # noqa: E402
+
+from .conftest import ROOT  # noqa: E402
+
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "the",
+    "un",
+    "##aff",
+    "##able",
+    "aff",
+    "##a",
+    "run",
+    "##ning",
+    ",",
+    "!",
+    "e",
+]
+
+
+def write_safetensors(path, tensors: dict) -> None:
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, array in tensors.items():
+        data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        code = {"float32": "F32", "int64": "I64", "float16": "F16"}[array.dtype.name]
+        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+
+# --- tokenizer -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("Hello, World!", ["hello", ",", "world", "!"]),
+        ("Café  déjà\tvu", ["cafe", "deja", "vu"]),
+        ("$100^2", ["$", "100", "^", "2"]),
+        ("a\u200bb\x00c", ["abc"]),  # format and control characters dropped
+        ("北京abc", ["北", "京", "abc"]),
+        ("U.S.", ["u", ".", "s", "."]),
+        ("", []),
+    ],
+)
+def test_basic_tokens(text, tokens):
+    assert dense.basic_tokens(text) == tokens
+
+
+@pytest.mark.parametrize(
+    "word, pieces",
+    [
+        ("unaffable", ["un", "##aff", "##able"]),
+        ("affa", ["aff", "##a"]),  # longest match first: "aff" before "a"
+        ("running", ["run", "##ning"]),
+        ("unx", ["[UNK]"]),  # one unmatched piece: the whole word is unknown
+        ("e" * 101, ["[UNK]"]),  # over MAX_WORD characters
+    ],
+)
+def test_wordpiece(word, pieces):
+    wp = dense.WordPiece(VOCAB)
+    assert [VOCAB[i] for i in wp.word(word)] == pieces
+
+
+def test_encode_adds_cls_sep_and_truncates(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    wp = dense.WordPiece.from_file(path)
+    assert [VOCAB[i] for i in wp.encode("The running, unaffable!")] == [
+        "[CLS]", "the", "run", "##ning", ",", "un", "##aff", "##able", "!", "[SEP]",
+    ]  # fmt: skip
+    cut = wp.encode("the " * 50, max_tokens=8)
+    assert len(cut) == 8 and cut[0] == wp.cls and cut[-1] == wp.sep
+
+
+# --- safetensors -----------------------------------------------------------------
+
+
+def test_read_safetensors_round_trip(tmp_path):
+    tensors = {
+        "a.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "ids": np.array([[0, 1, 2]], dtype=np.int64),
+        "half": np.array([1.5, -2.0], dtype=np.float16),
+    }
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    read = dense.read_safetensors(tmp_path / "m.safetensors")
+    assert set(read) == set(tensors)
+    for name, array in tensors.items():
+        assert read[name].shape == array.shape
+        assert np.array_equal(read[name], array)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x01\x00", "shorter than its header"),
+        (struct.pack("<Q", 1000) + b"{}", "exceeds the file"),
+        (struct.pack("<Q", 2) + b"{}" + b"\0" * 4, None),  # no tensors: fine
+    ],
+)
+def test_read_safetensors_headers(tmp_path, content, message):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(content)
+    if message is None:
+        assert dense.read_safetensors(path) == {}
+    else:
+        with pytest.raises(ValueError, match=message):
+            dense.read_safetensors(path)
+
+
+def test_read_safetensors_bad_range(tmp_path):
+    head = json.dumps({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}).encode()
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(struct.pack("<Q", len(head)) + head + b"\0" * 16)
+    with pytest.raises(ValueError, match="bad byte range"):
+        dense.read_safetensors(path)
+
+
+# --- the encoder, on a tiny random BERT --------------------------------------------
+
+
+def tiny_model(tmp_path, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    dim, ff, heads, layers = 8, 16, 2, 2
+    r = lambda *shape: rng.normal(0, 0.3, shape).astype(np.float32)  # noqa: E731
+    t = {
+        "embeddings.word_embeddings.weight": r(len(VOCAB), dim),
+        "embeddings.position_embeddings.weight": r(32, dim),
+        "embeddings.token_type_embeddings.weight": r(2, dim),
+        "embeddings.LayerNorm.weight": 1 + r(dim),
+        "embeddings.LayerNorm.bias": r(dim),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            t[p + f"attention.self.{n}.weight"], t[p + f"attention.self.{n}.bias"] = r(dim, dim), r(dim)
+        t[p + "attention.output.dense.weight"], t[p + "attention.output.dense.bias"] = r(dim, dim), r(dim)
+        t[p + "attention.output.LayerNorm.weight"], t[p + "attention.output.LayerNorm.bias"] = 1 + r(dim), r(dim)
+        t[p + "intermediate.dense.weight"], t[p + "intermediate.dense.bias"] = r(ff, dim), r(ff)
+        t[p + "output.dense.weight"], t[p + "output.dense.bias"] = r(dim, ff), r(dim)
+        t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"] = 1 + r(dim), r(dim)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    write_safetensors(folder / "model.safetensors", t)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    config = {"num_attention_heads": heads, "num_hidden_layers": layers, "layer_norm_eps": 1e-12}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder, t
+
+
+def reference_forward(t, ids, heads=2, layers=2):
+    """A plain, one-text-at-a-time BERT forward pass, written independently."""
+    import math
+
+    def ln(x, w, b):
+        return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12) * w + b
+
+    gelu = np.vectorize(lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))))
+    n = len(ids)
+    x = t["embeddings.word_embeddings.weight"][ids] + t["embeddings.position_embeddings.weight"][:n]
+    x = ln(
+        x + t["embeddings.token_type_embeddings.weight"][0],
+        t["embeddings.LayerNorm.weight"],
+        t["embeddings.LayerNorm.bias"],
+    )
+    x = x.astype(np.float64)
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        lin = lambda v, name: v @ t[p + name + ".weight"].T + t[p + name + ".bias"]  # noqa: E731, B023
+        q, k, v = (lin(x, f"attention.self.{m}") for m in ("query", "key", "value"))
+        d = x.shape[1] // heads
+        out = np.zeros_like(x)
+        for h in range(heads):
+            s = q[:, h * d : (h + 1) * d] @ k[:, h * d : (h + 1) * d].T / math.sqrt(d)
+            w = np.exp(s - s.max(1, keepdims=True))
+            out[:, h * d : (h + 1) * d] = (w / w.sum(1, keepdims=True)) @ v[:, h * d : (h + 1) * d]
+        x = ln(
+            x + lin(out, "attention.output.dense"),
+            t[p + "attention.output.LayerNorm.weight"],
+            t[p + "attention.output.LayerNorm.bias"],
+        )
+        x = ln(
+            x + lin(gelu(lin(x, "intermediate.dense")), "output.dense"),
+            t[p + "output.LayerNorm.weight"],
+            t[p + "output.LayerNorm.bias"],
+        )
+    pooled = x.mean(0)
+    return pooled / np.linalg.norm(pooled)
+
+
+def test_encoder_matches_reference_and_ignores_padding(tmp_path):
+    folder, tensors = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    texts = ["the running", "unaffable, the affa run!", "e"]
+    vectors = encoder.encode(texts, batch=3)  # one batch: the short texts are padded
+    for text, vector in zip(texts, vectors, strict=True):
+        expected = reference_forward(tensors, encoder.tokenizer.encode(text))
+        assert np.allclose(vector, expected, atol=1e-5)
+        assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(encoder.encode(texts, batch=1), vectors, atol=1e-6)
+
+
+def test_passage_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
+    from natoqa.corpus import load_corpus
+    from natoqa.store import cache_dir
+
+    folder, _ = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    corpus = load_corpus(str(tiny_corpus))
+    first = dense.passage_vectors(encoder, corpus, folder)
+    files = list(cache_dir().glob("dense-*.npy"))
+    assert len(files) == 1 and first.shape == (len(corpus.passages), 8)
+    assert np.array_equal(np.load(files[0], allow_pickle=False), first)
+    files[0].write_bytes(b"damaged")  # a damaged file is recomputed, not trusted
+    assert np.allclose(dense.passage_vectors(encoder, corpus, folder), first)
+    assert np.array_equal(np.load(files[0], allow_pickle=False), first)
+
+
+def test_fuse():
+    assert dense.fuse([4.0, 2.0], [0.1, 0.5], weight=1.0) == pytest.approx([1.1, 1.0])
+    assert dense.fuse([4.0, 2.0], [0.1, 0.5], weight=2.0) == pytest.approx([1.2, 1.5])
+    assert dense.fuse([], []) == []
+
+
+def test_missing_model_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("NATOQA_DENSE_MODEL", str(tmp_path / "nowhere"))
+    with pytest.raises(dense.DenseUnavailable, match="cannot read the dense model"):
+        dense.Encoder.load()
+
+
+def test_default_path_never_imports_dense_or_numpy():
+    code = (
+        "import sys\n"
+        "from natoqa.cli import cli\n"
+        "try:\n    cli.main(['ask', 'How many troops is the U.S. sending to Poland?', '--no-cache'])\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'natoqa.dense' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+# --- with the real MiniLM weights (skipped when the extra is absent) --------------------
+
+
+def _has_model() -> bool:
+    try:
+        return (dense.model_dir() / "model.safetensors").is_file()
+    except dense.DenseUnavailable:
+        return False
+
+
+needs_model = pytest.mark.skipif(not _has_model(), reason="the dense extra (MiniLM weights) is not installed")
+
+
+@needs_model
+def test_minilm_paraphrase_closer_than_unrelated():
+    encoder = dense.Encoder.load()
+    q, para, other = encoder.encode(
+        [
+            "Who leads the alliance as its top civilian official?",
+            "NATO Secretary General Jens Stoltenberg said the alliance stands ready.",
+            "Penguins cannot fly; they swim in cold southern seas.",
+        ]
+    )
+    assert q @ para > q @ other + 0.2
+
+
+@needs_model
+def test_cli_dense_reranks_the_seed_article(runner):
+    from natoqa.cli import cli
+
+    question = "Who leads the alliance as its top civilian official?"
+    result = runner.invoke(cli, ["ask", "--dense", "--json", "-k", "3", question], catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads(result.output)
+    assert [a["rank"] for a in data["answers"]] == list(range(1, len(data["answers"]) + 1))
+    for a in data["answers"]:  # every quote still verbatim at its coordinates
+        lines = Path(a["path"]).read_text(encoding="utf-8").split("\n")
+        quote = a["quote"]
+        text = "\n".join(lines[quote["start_line"] - 1 : quote["end_line"]])
+        start = quote["start_col"] - 1
+        end = len(text) - len(lines[quote["end_line"] - 1]) + quote["end_col"]
+        assert text[start:end] == quote["text"]
