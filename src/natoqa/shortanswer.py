@@ -218,6 +218,10 @@ W_FOCUS = 0.3
 # question's own noun ("Middle" of "Middle Rhine Gorge"), seldom answers it.
 W_TRIMMED = 0.3
 W_AFTER = 0.1
+# Punctuation between a candidate and its nearest question word: another
+# clause, seldom the one the question's words are about.
+W_CLAUSE = 0.2
+_BOUNDARY = re.compile(r"[.;:(),]")
 W_MODIFIER = 0.5
 # The share of the question's weight within WINDOW tokens of a candidate.
 W_GATHER = 0.5
@@ -384,7 +388,15 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
         # A question word inside the phrase counts as near: the kept focus
         # noun ("the Black Sea" for "What sea") is the best sign there is.
         if hits:
-            distance = min(min(abs(h - a), abs(h - b)) for h in hits)
+            distance, h = min((min(abs(h - a), abs(h - b)), h) for h in hits)
+            if W_CLAUSE and (h < a or h > b):
+                gap = (
+                    passage_text[tokens[h].end : tokens[a].start]
+                    if h < a
+                    else passage_text[tokens[b].end : tokens[h].start]
+                )
+                if _BOUNDARY.search(gap):
+                    weight -= W_CLAUSE
         else:
             distance = len(tokens)
         # An answer tends to follow the question's words ("wanted him to
