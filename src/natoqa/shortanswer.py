@@ -15,6 +15,7 @@ offsets in the passage text, so the answer is verbatim by construction.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from importlib import resources
 
@@ -87,11 +88,20 @@ class Token:
 
     def __init__(self, start: int, end: int, raw: str, stop: frozenset[str]):
         self.start, self.end, self.raw = start, end, raw
-        self.word = textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
-        self.stem = textmod.stem(self.word)
-        self.cap = raw[:1].isupper()
-        self.num = any(ch.isdigit() for ch in raw) or self.word in _NUMBER_WORDS
-        self.stop = self.word in stop and not self.num
+        analysed = _ANALYSED.get(raw)
+        if analysed is None:
+            word = textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
+            num = bool(_DIGIT.search(raw)) or word in _NUMBER_WORDS
+            analysed = (word, textmod.stem(word), raw[:1].isupper(), num, word in stop and not num)
+            if len(_ANALYSED) > 500_000:
+                _ANALYSED.clear()
+            _ANALYSED[raw] = analysed
+        self.word, self.stem, self.cap, self.num, self.stop = analysed
+
+
+# Each raw token's analysis, computed once: tokenizing is most of the cost.
+_ANALYSED: dict[str, tuple[str, str, bool, bool, bool]] = {}
+_DIGIT = re.compile(r"\d")
 
 
 def tokenize(passage_text: str, start: int, end: int) -> list[Token]:
@@ -324,6 +334,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
     breaks = _breaks(passage_text, tokens)
+    vb = verbs()
     focus = focus_word(q.words) if q.kind == THING else None
     found = [c for c in candidates(passage_text, tokens) if c[2] != "phrase"] + _chunks(passage_text, tokens, breaks)
     scored = []
@@ -347,7 +358,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             while (
                 kind == "name"
                 and a <= b
-                and (tokens[a].word in verbs() or tokens[a].word in _MONTHS or tokens[a].word in _WEEKDAYS)
+                and (tokens[a].word in vb or tokens[a].word in _MONTHS or tokens[a].word in _WEEKDAYS)
                 and (a == 0 or _CLAUSE_END.search(passage_text[tokens[a - 1].end : tokens[a].start]))
             ):
                 a += 1
@@ -387,8 +398,12 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             weight += 1.0
         # A question word inside the phrase counts as near: the kept focus
         # noun ("the Black Sea" for "What sea") is the best sign there is.
+        lo, hi = bisect_left(hits, a), bisect_right(hits, b)
+        left = hits[lo - 1] if lo else None
+        right = hits[hi] if hi < len(hits) else None
         if hits:
-            distance, h = min((min(abs(h - a), abs(h - b)), h) for h in hits)
+            near_hits = hits[lo:hi] + [x for x in (left, right) if x is not None]
+            distance, h = min((min(abs(h - a), abs(h - b)), h) for h in near_hits)
             if W_CLAUSE and (h < a or h > b):
                 gap = (
                     passage_text[tokens[h].end : tokens[a].start]
@@ -401,14 +416,12 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             distance = len(tokens)
         # An answer tends to follow the question's words ("wanted him to
         # enter the priesthood"), as the object of the verb they hold.
-        if W_AFTER and hits:
-            before = min((a - h for h in hits if h < a), default=None)
-            after = min((h - b for h in hits if h > b), default=None)
-            if before is not None and (after is None or before <= after):
-                weight += W_AFTER
+        if left is not None and (right is None or a - left <= right - b):
+            weight += W_AFTER
         near: dict[str, float] = {}
-        for k, stem, w in hit_weight:
-            if a - WINDOW <= k <= b + WINDOW and w > near.get(stem, 0.0):
+        for k in range(bisect_left(hits, a - WINDOW), bisect_right(hits, b + WINDOW)):
+            _, stem, w = hit_weight[k]
+            if w > near.get(stem, 0.0):
                 near[stem] = w
         gathered = sum(near.values()) / total
         score = weight - W_DISTANCE * distance - W_LENGTH * (b - a) + W_GATHER * gathered
