@@ -3,13 +3,17 @@
 The question's first words say what kind of answer it wants (who -> a
 name, when -> a date, how many -> a number, where -> a place name, what or
 which -> a noun phrase). The quote is cut into candidate phrases: runs of
-capitalized words, numbers with their unit, dates, and runs of content
-words. A candidate that only repeats the question is no answer, and
-question words at its edges are trimmed ("NATO Secretary General Jens
-Stoltenberg" answers "Who is the NATO Secretary General?" with "Jens
-Stoltenberg"). Candidates of the wanted kind win; among them the one
-nearest the question's words in the sentence. The result is a pair of
-offsets in the passage text, so the answer is verbatim by construction.
+capitalized words, numbers with their unit, dates, and noun chunks (runs of
+words that are neither stopwords nor verbs or adverbs, as WordNet's tagged
+counts label them in verbs.txt, joined over "of" and "and"). A candidate
+that only repeats the question is no answer, and question words at its
+edges are trimmed ("NATO Secretary General Jens Stoltenberg" answers "Who
+is the NATO Secretary General?" with "Jens Stoltenberg"), except the noun a
+what/which question names ("What sea" -> "the Black Sea"). Candidates of
+the wanted kind win; among them the one nearest the question's words, where
+most of the question's weight gathers, after them rather than before, and
+in the same clause. The result is a pair of offsets in the passage text, so
+the answer is verbatim by construction.
 """
 
 from __future__ import annotations
@@ -447,7 +451,10 @@ def explain(index, q, p: int, first: int | None, last: int | None, bounds=None) 
     passage_text = index.corpus.passages[p].text
     out = {
         "question_kind": q.kind,
-        "rule": "candidates of the kind the question asks for win; then the one nearest the question's words",
+        "rule": (
+            "candidates of the kind the question asks for win; then the one nearest the question's words,"
+            " where most of them gather, in the same clause"
+        ),
     }
     for key, row in zip(("picked", "runner_up"), scored[:2], strict=False):
         score, start, end, kind, distance = row
