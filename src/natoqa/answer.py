@@ -16,6 +16,7 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
@@ -134,7 +135,9 @@ class Question:
     related_words: tuple[str, ...] = ()  # for each `related` entry, the question's own word (stem)
 
 
-@dataclass(frozen=True)
+# Not frozen: a dozen are made per question, and a frozen dataclass's
+# __init__ costs several times a plain one's.
+@dataclass(slots=True)
 class Candidate:
     """A passage scored for a question, with the parts of its score."""
 
@@ -206,23 +209,21 @@ def _relatives(index: Index, stems, telling, weights, top_idf):
     related = []
     related_of = []
     words = []
-    idf = index.idf
     for word, (term, _) in telling.items():
-        near, far = textmod.related(word)
+        near, far = _corpus_relatives(index, word)
         if not near and not far:
             related_of.append(-1)
             continue
         base = weights.get(term) if term == word else top_idf
         found = []
-        for group, share, limit in ((near, W_NEAR, MAX_NEAR), (far, W_FAR, MAX_FAR)):
-            kind = "near" if share == W_NEAR else "far"
+        for group, share, limit, kind in ((near, W_NEAR, MAX_NEAR, "near"), (far, W_FAR, MAX_FAR, "far")):
             n = 0
-            for r in group:
+            for r, r_idf in group:
                 if n >= limit:
                     break
-                if r in own or r not in idf:
+                if r in own:
                     continue
-                found.append((r, share * min(idf[r], base), kind))
+                found.append((r, share * min(r_idf, base), kind))
                 n += 1
         if found:
             related_of.append(len(related))
@@ -231,6 +232,24 @@ def _relatives(index: Index, stems, telling, weights, top_idf):
         else:
             related_of.append(-1)
     return tuple(related), tuple(related_of), tuple(words)
+
+
+def _corpus_relatives(index: Index, word: str):
+    """(near, far) lexicon relatives of a word that the corpus uses, each
+    with its IDF: memoized per word, as the lexicon and the corpus are fixed."""
+    try:
+        memo = index._relatives_memo
+    except AttributeError:
+        memo = index._relatives_memo = {}
+    found = memo.get(word)
+    if found is None:
+        near, far = textmod.related(word)
+        idf = index.idf
+        found = memo[word] = (
+            tuple((r, idf[r]) for r in near if r in idf),
+            tuple((r, idf[r]) for r in far if r in idf),
+        )
+    return found
 
 
 def _stand_in(index: Index, term: str) -> str | None:
@@ -248,6 +267,18 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     for term, idf in zip(q.terms, q.idf, strict=False):
         for doc in index.title_postings.get(term, ()):
             title_docs[doc] = title_docs.get(doc, 0.0) + idf
+    k = max(depth, CANDIDATES)
+    factor = _heading_factors(index)
+    volume = _postings_volume(index, q)
+    found = _pruned_pool(index, q, title_docs, factor, k, volume) if volume >= PRUNE_VOLUME else None
+    pool, acc = found or _full_pool(index, q, title_docs, factor, k)
+    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
+    out.sort(key=lambda c: (-c.score, c.passage))
+    return out[:depth]
+
+
+def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
+    """The first stage, every matching passage scored: (pool, BM25 scores)."""
     acc = index.scores_weighted(q.terms, q.idf)
     if q.related:
         _add_related(index, q, acc)
@@ -255,17 +286,152 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     # they count for a fraction of their score, so prose wins ties and more.
     # The pool's order is (-score, passage), all keys distinct, so the
     # smallest keys are exactly what sorting everything would put first.
-    factor = _heading_factors(index)
     if title_docs:
         doc_of = index.passage_doc
         title_get = title_docs.get
         keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
     else:
         keys = [(-s * factor[p], p) for p, s in acc.items()]
-    pool = [p for _, p in heapq.nsmallest(max(depth, CANDIDATES), keys)]
-    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
-    out.sort(key=lambda c: (-c.score, c.passage))
-    return out[:depth]
+    return [p for _, p in heapq.nsmallest(k, keys)], acc
+
+
+# Above this many postings to read for a question, the first stage prunes
+# (MaxScore): the rare terms' passages set a bar that a passage holding only
+# common terms cannot reach, so those terms' long lists are never walked.
+PRUNE_VOLUME = 20_000
+# Pruning gives up when the lists read so far reached more than 1 / this of
+# the postings; exact scoring costs about this many postings' reading per
+# surviving passage.
+PRUNE_GIVE_UP = 4
+EXACT_COST = 200
+# Bounds are compared with this much slack, so a sum rounded differently
+# never prunes a passage that ties.
+_SLACK = 1e-9
+
+
+def _postings_volume(index: Index, q: Question) -> int:
+    postings = index.postings
+    volume = 0
+    for term in q.terms:
+        found = postings.get(term)
+        if found:
+            volume += len(found)
+    for _, relatives in q.related:
+        for r, _, _ in relatives:
+            volume += len(postings[r])
+    return volume
+
+
+def _max_weight(index: Index, term: str) -> float:
+    """The largest tf weight in a term's postings (memoized)."""
+    try:
+        memo = index._max_weight
+    except AttributeError:
+        memo = index._max_weight = {}
+    found = memo.get(term)
+    if found is None:
+        found = memo[term] = max(index.postings[term].weights, default=0.0)
+    return found
+
+
+def _pruned_pool(index: Index, q: Question, title_docs, factor, k: int, volume: int):
+    """The same pool as _full_pool, with the same scores for its passages,
+    reading only the postings that can change it.
+
+    The question's lists (one a term, one a word's relatives) are read in
+    order of the most each can add. Once the k-th best lower bound found so
+    far beats what the unread lists could add together, no unseen passage
+    can enter; a seen one whose partial score plus that remainder cannot
+    reach the bar is dropped; the rest are scored exactly, term by term in
+    _full_pool's order, so every float is the same as there. None when
+    pruning would not pay (no bar is reached early, or too many passages
+    stay in the running): _full_pool is then cheaper.
+    """
+    postings = index.postings
+    lists = []  # (bound, order, kind, payload)
+    for j, (term, w) in enumerate(zip(q.terms, q.idf, strict=False)):
+        if term in postings:
+            lists.append((w * _max_weight(index, term), j, "term", (term, w)))
+    base = len(lists)
+    for j, (term, relatives) in enumerate(q.related):
+        bound = max((w * _max_weight(index, r) for r, w, _ in relatives), default=0.0)
+        lists.append((bound, base + j, "related", (term, relatives)))
+    lists.sort(key=lambda item: (-item[0], item[1]))
+    remaining = [0.0] * (len(lists) + 1)
+    for h in range(len(lists) - 1, -1, -1):
+        remaining[h] = remaining[h + 1] + lists[h][0]
+    title_max = W_TITLE * max(title_docs.values(), default=0.0)
+    doc_of = index.passage_doc
+    title_get = title_docs.get
+
+    def lower(p, s):
+        return (s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p]
+
+    partial: dict[int, float] = {}
+    get = partial.get
+    read = len(lists)
+    bar = 0.0
+    for h, (_, _, kind, payload) in enumerate(lists):
+        if kind == "term":
+            term, w = payload
+            for p, tf_weight in postings[term]:
+                partial[p] = get(p, 0.0) + w * tf_weight
+        else:
+            ps, vs = _related_postings(index, *payload)
+            for p, v in zip(ps, vs, strict=True):
+                partial[p] = get(p, 0.0) + v
+        if len(partial) * PRUNE_GIVE_UP > volume:
+            return None
+        if len(partial) >= k:
+            bar = heapq.nlargest(k, [lower(p, s) for p, s in partial.items()])[-1] * (1 - _SLACK)
+            if (remaining[h + 1] + title_max) * (1 + _SLACK) < bar:
+                read = h + 1
+                break
+    if read == len(lists):
+        return None
+    rest = remaining[read] * (1 + _SLACK)
+    survivors = [
+        p
+        for p, s in partial.items()
+        if (s + rest + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] * (1 + _SLACK) >= bar
+    ]
+    # Exact scoring looks each survivor up in every list: worth it only for
+    # a small share of what reading every list would cost.
+    if len(survivors) * EXACT_COST > volume:
+        return None
+    acc = {p: _exact_score(index, q, p) for p in survivors}
+    keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
+    return [p for _, p in heapq.nsmallest(k, keys)], acc
+
+
+def _weight_at(index: Index, term: str, p: int):
+    """The tf weight of term in passage p, or None."""
+    ids, weights = index.postings[term].ids, index.postings[term].weights
+    i = bisect.bisect_left(ids, p)
+    if i < len(ids) and ids[i] == p:
+        return weights[i]
+    return None
+
+
+def _exact_score(index: Index, q: Question, p: int) -> float:
+    """Passage p's first-stage BM25 score, summed in _full_pool's order."""
+    s = 0.0
+    for term, w in zip(q.terms, q.idf, strict=False):
+        if term in index.postings:
+            tf_weight = _weight_at(index, term, p)
+            if tf_weight is not None:
+                s = s + w * tf_weight
+    for term, relatives in q.related:
+        if term and p in index.placed(term):
+            continue
+        best = 0.0
+        for r, w, _ in relatives:
+            tf_weight = _weight_at(index, r, p)
+            if tf_weight is not None and w * tf_weight > best:
+                best = w * tf_weight
+        if best > 0.0:
+            s = s + best
+    return s
 
 
 def _heading_factors(index: Index) -> list[float]:
@@ -279,40 +445,76 @@ def _heading_factors(index: Index) -> list[float]:
 
 def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
     """A word's best relative adds to a passage that lacks the word itself."""
-    postings = index.postings
     get = acc.get
     for term, relatives in q.related:
-        best: dict[int, float] = {}
-        best_get = best.get
-        for r, w, _ in relatives:
-            for p, tf_weight in postings[r]:
-                v = w * tf_weight
-                if v > best_get(p, 0.0):
-                    best[p] = v
-        # Set membership over the word's passages, not a look into every
-        # passage's sentence map.
-        own = index.placed(term) if term else ()
-        for p, v in best.items():
-            if p not in own:
-                acc[p] = get(p, 0.0) + v
+        ps, vs = _related_postings(index, term, relatives)
+        for p, v in zip(ps, vs, strict=True):
+            acc[p] = get(p, 0.0) + v
+
+
+# The most (passage, weight) pairs _related_postings keeps: a bound on its
+# memory on a large corpus, where a common relative reaches most passages.
+RELATED_MEMO = 2_000_000
+
+
+def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], list[float]]:
+    """(passages, weights): for each passage lacking `term`, the best weight
+    of its relatives there. A pure function of the word and its weighted
+    relatives over a fixed index, so it is memoized on them: questions
+    share their words far more often than they repeat."""
+    key = (term, relatives)
+    try:
+        memo = index._related_memo
+    except AttributeError:
+        memo = index._related_memo = {}
+        index._related_memo_size = 0
+    found = memo.get(key)
+    if found is not None:
+        return found
+    postings = index.postings
+    best: dict[int, float] = {}
+    best_get = best.get
+    for r, w, _ in relatives:
+        for p, tf_weight in postings[r]:
+            v = w * tf_weight
+            if v > best_get(p, 0.0):
+                best[p] = v
+    # Set membership over the word's passages, not a look into every
+    # passage's sentence map.
+    own = index.placed(term) if term else ()
+    ps = [p for p in best if p not in own]
+    found = (ps, [best[p] for p in ps])
+    if index._related_memo_size + len(ps) > RELATED_MEMO:
+        memo.clear()
+        index._related_memo_size = 0
+    memo[key] = found
+    index._related_memo_size += len(ps)
+    return found
 
 
 def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float) -> Candidate:
     where = index.where[p]
-    n = len(index.sentences[p]) or 1
+    get = where.get
+    n = index.sentence_counts[p] or 1
     weights = [0.0] * n
     for term, idf in zip(q.terms, q.idf, strict=False):
-        for i in where.get(term, ()):
-            weights[i] += idf
+        found = get(term)
+        if found:
+            for i in found:
+                weights[i] += idf
     for term, relatives in q.related:
-        own = where.get(term, ()) if term else ()
-        best = [0.0] * n
+        own = get(term, ()) if term else ()
+        best: dict[int, float] = {}
         for r, w, _ in relatives:
-            for i in where.get(r, ()):
-                if w > best[i] and i not in own:
-                    best[i] = w
-        for i in range(n):
-            weights[i] += best[i]
+            found = get(r)
+            if found:
+                for i in found:
+                    if w > best.get(i, 0.0) and i not in own:
+                        best[i] = w
+        # Only the sentences a relative reached: adding 0.0 elsewhere
+        # would change nothing.
+        for i, w in best.items():
+            weights[i] += w
     phrase = [0.0] * n
     bigram = 0.0
     for key, w in q.bigrams:

@@ -86,6 +86,7 @@ class Index:
         "heading",
         "prefixes",
         "unplaced",
+        "sentence_counts",
     )
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B, progress=None):
@@ -98,6 +99,7 @@ class Index:
         sentence_rows: list[bytes] = []
         where_rows: list[bytes] = []
         self.heading: list[bool] = []
+        self.sentence_counts: list[int] = []
         self.doc_len: list[int] = []
         # where[p][key] = sentence numbers of passage p holding the key: a
         # term, or a bigram "a b" of adjacent content terms. Sentence choice
@@ -115,7 +117,8 @@ class Index:
         if progress is not None:
             progress(0, n)
         for p, row in enumerate(_analysed(passages)):
-            freqs, unplaced, heading, terms_json, sentences_json, where_json = row
+            freqs, unplaced, heading, n_sentences, terms_json, sentences_json, where_json = row
+            self.sentence_counts.append(n_sentences)
             terms_rows.append(terms_json)
             sentence_rows.append(sentences_json)
             where_rows.append(where_json)
@@ -367,8 +370,8 @@ def _analyse_chunk(texts: list[str]) -> list[tuple]:
 
 
 def _analyse_passage(text: str) -> tuple:
-    """(term counts, terms missing from `where`, is heading, and the JSON of
-    the passage's terms, sentences and `where`) for one passage."""
+    """(term counts, terms missing from `where`, is heading, sentence count,
+    and the JSON of the passage's terms, sentences and `where`) for one passage."""
     spans = textmod.terms_with_spans(text)
     terms = [t for t, _, _ in spans]
     sentences = _sentences(text, spans)
@@ -381,6 +384,7 @@ def _analyse_passage(text: str) -> tuple:
         freqs,
         unplaced,
         _is_heading(text, len(spans)),
+        len(sentences),
         _json(terms),
         _json([[s.start, s.end, s.terms] for s in sentences]),
         _json(where),

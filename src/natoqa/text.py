@@ -68,6 +68,9 @@ def stopwords() -> frozenset[str]:
     return frozenset(words)
 
 
+# Memoized: index building normalizes every token of the corpus twice (for
+# the terms and for the short-answer phrases), and words repeat.
+@lru_cache(maxsize=STEM_CACHE_SIZE)
 def normalize_token(raw: str) -> str:
     """Lower-case a raw token and strip the possessive; '5,000' -> '5000'."""
     word = raw.lower()
@@ -171,8 +174,17 @@ def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
 
 def terms_with_spans(text: str) -> list[tuple[str, int, int]]:
     """(stemmed term, start, end) for every content token (no stopwords)."""
+    # tokens_with_spans, with the stopword test and the stem in the same
+    # pass: this runs over every passage of the corpus.
     stop = stopwords()
-    return [(stem(word), start, end) for word, start, end in tokens_with_spans(text) if word not in stop]
+    out = []
+    append = out.append
+    for match in _TOKEN.finditer(fold(text)):
+        word = normalize_token(match.group())
+        if word and word not in stop:
+            start, end = match.span()
+            append((stem(word), start, end))
+    return out
 
 
 def terms(text: str) -> list[str]:

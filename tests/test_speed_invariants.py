@@ -1,0 +1,96 @@
+"""The fast paths give what the plain ones give: the same pool, the same floats."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from natoqa import answer as answermod
+from natoqa import render, store
+from natoqa.answer import Answer, analyse, ask, rank
+from natoqa.corpus import load_corpus
+
+from .conftest import SEEDS
+
+SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "squad-dev"
+
+
+@pytest.fixture(scope="module")
+def seed_index():
+    return store.load_index(load_corpus(SEEDS), use_cache=False)
+
+
+def seed_questions() -> list[str]:
+    import yaml
+
+    data = yaml.safe_load((SEEDS / "questions.yaml").read_text("utf-8"))
+    return [q["question"] for q in data["questions"]]
+
+
+def squad_questions(n: int) -> list[str]:
+    path = SQUAD / "questions-small.yaml"
+    out = []
+    for line in path.read_text("utf-8").splitlines():
+        line = line.strip().removeprefix("- ")
+        if line.startswith("question:"):
+            out.append(json.loads(line.split(":", 1)[1]))
+    return out[:n]
+
+
+def always_prune(monkeypatch):
+    monkeypatch.setattr(answermod, "PRUNE_VOLUME", 0)
+    monkeypatch.setattr(answermod, "PRUNE_GIVE_UP", 0)
+    monkeypatch.setattr(answermod, "EXACT_COST", 0)
+
+
+def ranked(index, question: str):
+    return [asdict(c) for c in rank(index, analyse(index, question), answermod.CANDIDATES)]
+
+
+def test_pruned_first_stage_equals_the_full_one_on_the_seed_questions(seed_index, monkeypatch):
+    questions = seed_questions() + ["NATO", "troops Poland Romania", "zebra quantum"]
+    plain = [ranked(seed_index, q) for q in questions]
+    always_prune(monkeypatch)
+    assert [ranked(seed_index, q) for q in questions] == plain
+
+
+@pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
+def test_pruned_first_stage_equals_the_full_one_on_squad(monkeypatch):
+    index = store.load_index(load_corpus(SQUAD / "corpus"))
+    questions = squad_questions(150)
+    plain = [ranked(index, q) for q in questions]
+    always_prune(monkeypatch)
+    assert [ranked(index, q) for q in questions] == plain
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.booleans())
+def test_pruning_never_changes_the_pool(seed_index, picks, related):
+    # Questions made of the corpus's own words (and a relative-rich one), so
+    # rare and common terms, ties and headings all come up.
+    words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    question = " ".join(words[i % len(words)] for i in picks) + (" penalties worry" if related else "")
+    plain = ranked(seed_index, question)
+    saved = answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST
+    answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST = 0, 0, 0
+    try:
+        assert ranked(seed_index, question) == plain
+    finally:
+        answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST = saved
+
+
+def test_answer_json_has_every_field_of_the_record(seed_index):
+    # render.answer_dict builds the dict by hand (asdict is slow): a field
+    # added to Answer must show up in the JSON too.
+    result = ask(seed_index, "How many troops is the U.S. sending to Poland?", top=2, explain=True)
+    for a in result.answers:
+        data = render.answer_dict(a)
+        assert list(data) == [f.name for f in fields(Answer)]
+        expected = asdict(a)
+        expected["matched"] = list(a.matched)
+        assert data == expected
