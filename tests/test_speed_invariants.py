@@ -42,46 +42,51 @@ def squad_questions(n: int) -> list[str]:
     return out[:n]
 
 
-def always_prune(monkeypatch):
-    monkeypatch.setattr(answermod, "PRUNE_VOLUME", 0)
-    monkeypatch.setattr(answermod, "PRUNE_GIVE_UP", 0)
-    monkeypatch.setattr(answermod, "EXACT_COST", 0)
+def always_cut(monkeypatch):
+    monkeypatch.setattr(answermod, "CUT_MIN", 0)
+
+
+def never_cut(monkeypatch):
+    monkeypatch.setattr(answermod, "CUT_MIN", 10**9)
 
 
 def ranked(index, question: str):
     return [asdict(c) for c in rank(index, analyse(index, question), answermod.CANDIDATES)]
 
 
-def test_pruned_first_stage_equals_the_full_one_on_the_seed_questions(seed_index, monkeypatch):
+def test_the_cut_first_stage_equals_the_full_one_on_the_seed_questions(seed_index, monkeypatch):
     questions = seed_questions() + ["NATO", "troops Poland Romania", "zebra quantum"]
+    never_cut(monkeypatch)
     plain = [ranked(seed_index, q) for q in questions]
-    always_prune(monkeypatch)
+    always_cut(monkeypatch)
     assert [ranked(seed_index, q) for q in questions] == plain
 
 
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
-def test_pruned_first_stage_equals_the_full_one_on_squad(monkeypatch):
+def test_the_cut_first_stage_equals_the_full_one_on_squad(monkeypatch):
     index = store.load_index(load_corpus(SQUAD / "corpus"))
     questions = squad_questions(150)
+    never_cut(monkeypatch)
     plain = [ranked(index, q) for q in questions]
-    always_prune(monkeypatch)
+    always_cut(monkeypatch)
     assert [ranked(index, q) for q in questions] == plain
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.booleans())
-def test_pruning_never_changes_the_pool(seed_index, picks, related):
+def test_the_cut_never_changes_the_pool(seed_index, picks, related):
     # Questions made of the corpus's own words (and a relative-rich one), so
     # rare and common terms, ties and headings all come up.
     words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
     question = " ".join(words[i % len(words)] for i in picks) + (" penalties worry" if related else "")
-    plain = ranked(seed_index, question)
-    saved = answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST
-    answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST = 0, 0, 0
+    saved = answermod.CUT_MIN
     try:
+        answermod.CUT_MIN = 10**9
+        plain = ranked(seed_index, question)
+        answermod.CUT_MIN = 0
         assert ranked(seed_index, question) == plain
     finally:
-        answermod.PRUNE_VOLUME, answermod.PRUNE_GIVE_UP, answermod.EXACT_COST = saved
+        answermod.CUT_MIN = saved
 
 
 def test_answer_json_has_every_field_of_the_record(seed_index):

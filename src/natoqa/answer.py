@@ -16,10 +16,11 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
+from itertools import repeat
+from operator import add, mul
 
 from natoqa import shortanswer
 from natoqa import text as textmod
@@ -269,9 +270,7 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
             title_docs[doc] = title_docs.get(doc, 0.0) + idf
     k = max(depth, CANDIDATES)
     factor = _heading_factors(index)
-    volume = _postings_volume(index, q)
-    found = _pruned_pool(index, q, title_docs, factor, k, volume) if volume >= PRUNE_VOLUME else None
-    pool, acc = found or _full_pool(index, q, title_docs, factor, k)
+    pool, acc = _full_pool(index, q, title_docs, factor, k)
     out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
     out.sort(key=lambda c: (-c.score, c.passage))
     return out[:depth]
@@ -286,152 +285,36 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
     # they count for a fraction of their score, so prose wins ties and more.
     # The pool's order is (-score, passage), all keys distinct, so the
     # smallest keys are exactly what sorting everything would put first.
-    if title_docs:
-        doc_of = index.passage_doc
-        title_get = title_docs.get
+    doc_of = index.passage_doc
+    title_get = title_docs.get
+    if len(acc) > CUT_MIN:
+        # Most matching passages cannot be in the pool: a passage scores at
+        # most its BM25 plus the best title score. The k best BM25 scores
+        # set a bar (their full scores); only passages that could reach it
+        # get a full key. The keys compared are the same as below.
+        title_max = W_TITLE * max(title_docs.values(), default=0.0)
+        kth = heapq.nlargest(k, acc.values())[-1]
+        bar = heapq.nlargest(
+            k, [(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p, s in acc.items() if s >= kth]
+        )[-1]
+        cut = bar * (1 - _SLACK) - title_max
+        near = [p for p, s in acc.items() if s >= cut]
+        keys = [(-(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
+    elif title_docs:
         keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
     else:
         keys = [(-s * factor[p], p) for p, s in acc.items()]
     return [p for _, p in heapq.nsmallest(k, keys)], acc
 
 
-# Above this many postings to read for a question, the first stage prunes
-# (MaxScore): the rare terms' passages set a bar that a passage holding only
-# common terms cannot reach, so those terms' long lists are never walked.
-PRUNE_VOLUME = 20_000
-# Pruning gives up when the lists read so far reached more than 1 / this of
-# the postings; exact scoring costs about this many postings' reading per
-# surviving passage.
-PRUNE_GIVE_UP = 4
-EXACT_COST = 200
-# Bounds are compared with this much slack, so a sum rounded differently
-# never prunes a passage that ties.
+# Above this many matching passages, _full_pool keys only those that can
+# reach the pool.
+CUT_MIN = 1_000
+
+
+# The bar of _full_pool is lowered by this share, so a sum rounded
+# differently never drops a passage that ties.
 _SLACK = 1e-9
-
-
-def _postings_volume(index: Index, q: Question) -> int:
-    postings = index.postings
-    volume = 0
-    for term in q.terms:
-        found = postings.get(term)
-        if found:
-            volume += len(found)
-    for _, relatives in q.related:
-        for r, _, _ in relatives:
-            volume += len(postings[r])
-    return volume
-
-
-def _max_weight(index: Index, term: str) -> float:
-    """The largest tf weight in a term's postings (memoized)."""
-    try:
-        memo = index._max_weight
-    except AttributeError:
-        memo = index._max_weight = {}
-    found = memo.get(term)
-    if found is None:
-        found = memo[term] = max(index.postings[term].weights, default=0.0)
-    return found
-
-
-def _pruned_pool(index: Index, q: Question, title_docs, factor, k: int, volume: int):
-    """The same pool as _full_pool, with the same scores for its passages,
-    reading only the postings that can change it.
-
-    The question's lists (one a term, one a word's relatives) are read in
-    order of the most each can add. Once the k-th best lower bound found so
-    far beats what the unread lists could add together, no unseen passage
-    can enter; a seen one whose partial score plus that remainder cannot
-    reach the bar is dropped; the rest are scored exactly, term by term in
-    _full_pool's order, so every float is the same as there. None when
-    pruning would not pay (no bar is reached early, or too many passages
-    stay in the running): _full_pool is then cheaper.
-    """
-    postings = index.postings
-    lists = []  # (bound, order, kind, payload)
-    for j, (term, w) in enumerate(zip(q.terms, q.idf, strict=False)):
-        if term in postings:
-            lists.append((w * _max_weight(index, term), j, "term", (term, w)))
-    base = len(lists)
-    for j, (term, relatives) in enumerate(q.related):
-        bound = max((w * _max_weight(index, r) for r, w, _ in relatives), default=0.0)
-        lists.append((bound, base + j, "related", (term, relatives)))
-    lists.sort(key=lambda item: (-item[0], item[1]))
-    remaining = [0.0] * (len(lists) + 1)
-    for h in range(len(lists) - 1, -1, -1):
-        remaining[h] = remaining[h + 1] + lists[h][0]
-    title_max = W_TITLE * max(title_docs.values(), default=0.0)
-    doc_of = index.passage_doc
-    title_get = title_docs.get
-
-    def lower(p, s):
-        return (s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p]
-
-    partial: dict[int, float] = {}
-    get = partial.get
-    read = len(lists)
-    bar = 0.0
-    for h, (_, _, kind, payload) in enumerate(lists):
-        if kind == "term":
-            term, w = payload
-            for p, tf_weight in postings[term]:
-                partial[p] = get(p, 0.0) + w * tf_weight
-        else:
-            ps, vs = _related_postings(index, *payload)
-            for p, v in zip(ps, vs, strict=True):
-                partial[p] = get(p, 0.0) + v
-        if len(partial) * PRUNE_GIVE_UP > volume:
-            return None
-        if len(partial) >= k:
-            bar = heapq.nlargest(k, [lower(p, s) for p, s in partial.items()])[-1] * (1 - _SLACK)
-            if (remaining[h + 1] + title_max) * (1 + _SLACK) < bar:
-                read = h + 1
-                break
-    if read == len(lists):
-        return None
-    rest = remaining[read] * (1 + _SLACK)
-    survivors = [
-        p
-        for p, s in partial.items()
-        if (s + rest + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] * (1 + _SLACK) >= bar
-    ]
-    # Exact scoring looks each survivor up in every list: worth it only for
-    # a small share of what reading every list would cost.
-    if len(survivors) * EXACT_COST > volume:
-        return None
-    acc = {p: _exact_score(index, q, p) for p in survivors}
-    keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
-    return [p for _, p in heapq.nsmallest(k, keys)], acc
-
-
-def _weight_at(index: Index, term: str, p: int):
-    """The tf weight of term in passage p, or None."""
-    ids, weights = index.postings[term].ids, index.postings[term].weights
-    i = bisect.bisect_left(ids, p)
-    if i < len(ids) and ids[i] == p:
-        return weights[i]
-    return None
-
-
-def _exact_score(index: Index, q: Question, p: int) -> float:
-    """Passage p's first-stage BM25 score, summed in _full_pool's order."""
-    s = 0.0
-    for term, w in zip(q.terms, q.idf, strict=False):
-        if term in index.postings:
-            tf_weight = _weight_at(index, term, p)
-            if tf_weight is not None:
-                s = s + w * tf_weight
-    for term, relatives in q.related:
-        if term and p in index.placed(term):
-            continue
-        best = 0.0
-        for r, w, _ in relatives:
-            tf_weight = _weight_at(index, r, p)
-            if tf_weight is not None and w * tf_weight > best:
-                best = w * tf_weight
-        if best > 0.0:
-            s = s + best
-    return s
 
 
 def _heading_factors(index: Index) -> list[float]:
@@ -448,8 +331,9 @@ def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
     get = acc.get
     for term, relatives in q.related:
         ps, vs = _related_postings(index, term, relatives)
-        for p, v in zip(ps, vs, strict=True):
-            acc[p] = get(p, 0.0) + v
+        # acc[p] = acc.get(p, 0.0) + v for each pair, the loop run by C
+        # iterators (each p appears once, so no read sees its own write).
+        acc.update(zip(ps, map(add, map(get, ps, repeat(0.0)), vs), strict=True))
 
 
 # The most (passage, weight) pairs _related_postings keeps: a bound on its
@@ -472,13 +356,16 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
     if found is not None:
         return found
     postings = index.postings
-    best: dict[int, float] = {}
+    # The first relative's weights go in whole (a C-level build); later
+    # ones replace a weight only where they beat it.
+    (r, w, _), rest = relatives[0], relatives[1:]
+    found_ids, found_weights = postings[r].ids, postings[r].weights
+    best: dict[int, float] = dict(zip(found_ids, [w * t for t in found_weights], strict=True))
     best_get = best.get
-    for r, w, _ in relatives:
-        for p, tf_weight in postings[r]:
-            v = w * tf_weight
-            if v > best_get(p, 0.0):
-                best[p] = v
+    for r, w, _ in rest:
+        # best[p] = max(best.get(p, 0.0), w * tf weight), by C iterators.
+        ids, weights = postings[r].ids, postings[r].weights
+        best.update(zip(ids, map(max, map(best_get, ids, repeat(0.0)), map(mul, repeat(w), weights)), strict=True))
     # Set membership over the word's passages, not a look into every
     # passage's sentence map.
     own = index.placed(term) if term else ()

@@ -24,6 +24,8 @@ import os
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul
 
 from natoqa import text as textmod
 from natoqa.corpus import Corpus
@@ -220,8 +222,14 @@ class Index:
         get = acc.get
         postings = self.postings
         for term, w in zip(query_terms, weights, strict=False):
-            for p, tf_weight in postings.get(term, ()):
-                acc[p] = get(p, 0.0) + w * tf_weight
+            found = postings.get(term)
+            if found:
+                # acc[p] = acc.get(p, 0.0) + w * tf weight for each posting,
+                # the loop run by C iterators (a passage appears once a list).
+                ids = found.ids
+                acc.update(
+                    zip(ids, map(add, map(get, ids, repeat(0.0)), map(mul, repeat(w), found.weights)), strict=True)
+                )
         return acc
 
     def search(self, query_terms, top: int) -> list[Hit]:
