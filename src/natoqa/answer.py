@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass, replace
-from itertools import repeat
+from itertools import compress, repeat
 from operator import add, mul
 
 from natoqa import shortanswer
@@ -293,12 +293,12 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
         # set a bar (their full scores); only passages that could reach it
         # get a full key. The keys compared are the same as below.
         title_max = W_TITLE * max(title_docs.values(), default=0.0)
+        # (The passages at or above a score are picked by C iterators.)
         kth = heapq.nlargest(k, acc.values())[-1]
-        bar = heapq.nlargest(
-            k, [(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p, s in acc.items() if s >= kth]
-        )[-1]
+        best = compress(acc.keys(), map(kth.__le__, acc.values()))
+        bar = heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
         cut = bar * (1 - _SLACK) - title_max
-        near = [p for p, s in acc.items() if s >= cut]
+        near = compress(acc.keys(), map(cut.__le__, acc.values()))
         keys = [(-(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
     elif title_docs:
         keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
