@@ -164,9 +164,9 @@ def _dense_ranker(index):
     from natoqa import dense
 
     known, encoder = DENSE["known"], DENSE["encoder"]
-    texts = [dense._passage_input(p) for p in index.corpus.passages]
+    texts = dense.inputs(index)
     if not all(t in known for t in texts):
-        vectors = dense.passage_vectors(encoder, index.corpus, DENSE["folder"])
+        vectors = dense.index_vectors(encoder, index, DENSE["folder"])
         known.update(zip(texts, vectors, strict=True))
     import numpy as np
 
@@ -298,6 +298,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dense", action="store_true", help="re-rank with natoqa.dense (the natoqa[dense] extra)")
     parser.add_argument("--dense-weight", type=float, default=None, help="with --dense: W_DENSE instead of the default")
     parser.add_argument(
+        "--dense-sentence-weight", type=float, default=None, help="with --dense: W_SENTENCE instead of the default"
+    )
+    parser.add_argument(
         "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_COSINE instead of the default"
     )
     args = parser.parse_args(argv)
@@ -308,6 +311,8 @@ def main(argv=None) -> int:
         options = {}
         if args.dense_weight is not None:
             options["weight"] = args.dense_weight
+        if args.dense_sentence_weight is not None:
+            options["sentence_weight"] = args.dense_sentence_weight
         if args.dense_fallback is not None:
             options["fallback"] = args.dense_fallback
         DENSE.update(encoder=dense.Encoder.load(folder), folder=folder, known={}, rankers={}, options=options)

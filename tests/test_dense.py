@@ -164,7 +164,7 @@ def tiny_model(tmp_path, seed: int = 0):
         t[p + "output.dense.weight"], t[p + "output.dense.bias"] = r(dim, ff), r(dim)
         t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"] = 1 + r(dim), r(dim)
     folder = tmp_path / "model"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     write_safetensors(folder / "model.safetensors", t)
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
     config = {"num_attention_heads": heads, "num_hidden_layers": layers, "layer_norm_eps": 1e-12}
@@ -224,26 +224,28 @@ def test_encoder_matches_reference_and_ignores_padding(tmp_path):
     assert np.allclose(encoder.encode(texts, batch=1), vectors, atol=1e-6)
 
 
-def test_passage_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
+def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
     from natoqa.corpus import load_corpus
-    from natoqa.store import cache_dir
+    from natoqa.store import cache_dir, load_index
 
     folder, _ = tiny_model(tmp_path)
     encoder = dense.Encoder.load(folder)
-    corpus = load_corpus(str(tiny_corpus))
-    first = dense.passage_vectors(encoder, corpus, folder)
+    index = load_index(load_corpus(str(tiny_corpus)), use_cache=False)
+    first = dense.index_vectors(encoder, index, folder)
     files = list(cache_dir().glob("dense-*.npy"))
-    assert len(files) == 1 and first.shape == (len(corpus.passages), 8)
+    n_sentences = sum(len(s) for s in index.sentences)
+    assert len(files) == 1 and first.shape == (len(index.corpus.passages) + n_sentences, 8)
+    assert len(dense.inputs(index)) == len(first)
     assert np.array_equal(np.load(files[0], allow_pickle=False), first)
     files[0].write_bytes(b"damaged")  # a damaged file is recomputed, not trusted
-    assert np.allclose(dense.passage_vectors(encoder, corpus, folder), first)
+    assert np.allclose(dense.index_vectors(encoder, index, folder), first)
     assert np.array_equal(np.load(files[0], allow_pickle=False), first)
 
 
 def test_fuse():
-    assert dense.fuse([4.0, 2.0], [0.1, 0.5], weight=1.0) == pytest.approx([1.1, 1.0])
-    assert dense.fuse([4.0, 2.0], [0.1, 0.5], weight=2.0) == pytest.approx([1.2, 1.5])
-    assert dense.fuse([], []) == []
+    assert dense.fuse([4.0, 2.0], [0.1, 0.5], [0.0, 0.0], weight=1.0) == pytest.approx([1.1, 1.0])
+    assert dense.fuse([4.0, 2.0], [0.1, 0.5], [0.2, 0.0], weight=2.0, sentence_weight=0.5) == pytest.approx([1.3, 1.5])
+    assert dense.fuse([], [], []) == []
 
 
 def test_missing_model_is_one_clear_error(monkeypatch, tmp_path):
@@ -306,3 +308,45 @@ def test_cli_dense_reranks_the_seed_article(runner):
         start = quote["start_col"] - 1
         end = len(text) - len(lines[quote["end_line"] - 1]) + quote["end_col"]
         assert text[start:end] == quote["text"]
+
+
+# --- the re-ranker, with the tiny random model --------------------------------------
+
+
+def tiny_ranker(tmp_path, corpus_dir, **options):
+    from natoqa.corpus import load_corpus
+    from natoqa.store import load_index
+
+    folder, _ = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    index = load_index(load_corpus(str(corpus_dir)), use_cache=False)
+    vectors = dense.index_vectors(encoder, index, folder, use_cache=False)
+    return dense.DenseRanker(index, encoder, vectors, **options)
+
+
+def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
+    from natoqa.answer import ask
+
+    ranker = tiny_ranker(tmp_path, tiny_corpus, weight=100.0)
+    question = "Which bird glides with the longest wingspan?"
+    lexical = ask(ranker.index, question, top=dense.DEPTH)
+    result = ranker.ask(question, top=3)
+    assert result.answered
+    assert [a.rank for a in result.answers] == list(range(1, len(result.answers) + 1))
+    by_place = {(a.document, a.passage.start_line): a.quote for a in lexical.answers}
+    for a in result.answers:  # the same quotes, only in another order
+        assert by_place[(a.document, a.passage.start_line)] == a.quote
+    scores = [a.score for a in result.answers]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corpus):
+    question = "zebra quagga okapi"  # no word of the corpus: the lexical engine abstains
+    assert not tiny_ranker(tmp_path / "a", tiny_corpus, fallback=None).ask(question).answered
+    ranker = tiny_ranker(tmp_path / "b", tiny_corpus, fallback=-1.0)
+    result = ranker.ask(question, top=2)
+    assert result.answered and [a.rank for a in result.answers] == [1, 2]
+    for a in result.answers:
+        doc = next(d for d in ranker.index.corpus.documents if d.id == a.document)
+        assert doc.text_at(a.quote.start_line, a.quote.start_col, a.quote.end_line, a.quote.end_col) == a.quote.text
+    assert not tiny_ranker(tmp_path / "c", tiny_corpus, fallback=1.01).ask(question).answered

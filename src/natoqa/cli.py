@@ -207,7 +207,15 @@ def _ranker(index, no_cache: bool):
     except ImportError as exc:  # numpy missing: the extra is not installed
         raise UsageError(f"--dense needs the dense extra: pip install 'natoqa[dense]' ({exc})") from None
 
-    return DenseRanker.load(index, use_cache=not no_cache, warn=_warn)
+    def progress(done: int, total: int) -> None:
+        if done == 0 and total >= DENSE_NOTE_PASSAGES:
+            click.echo(f"natoqa: embedding {total:,} passages for --dense (kept in the cache)...", err=True)
+
+    return DenseRanker.load(index, use_cache=not no_cache, progress=progress, warn=_warn)
+
+
+# Embedding this many passages takes a while (about 0.1 s each on one core): worth a note.
+DENSE_NOTE_PASSAGES = 100
 
 
 def _warn(message: str) -> None:
