@@ -16,6 +16,7 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
@@ -280,6 +281,10 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
     """The first stage, every matching passage scored: (pool, BM25 scores)."""
     acc = index.scores_weighted(q.terms, q.idf)
     if q.related:
+        if len(acc) > CUT_MIN:
+            found = _pool_by_bounds(index, q, acc, title_docs, factor, k)
+            if found is not None:
+                return found
         _add_related(index, q, acc)
     # Headings (a title line, a caption) name a subject but state nothing:
     # they count for a fraction of their score, so prose wins ties and more.
@@ -310,6 +315,82 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
 # Above this many matching passages, _full_pool keys only those that can
 # reach the pool.
 CUT_MIN = 1_000
+
+
+# _pool_by_bounds looks up at most this many (passage, relative) pairs; past
+# that, walking the relatives' postings is cheaper.
+LOOKUPS = 20_000
+
+
+def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs, factor, k: int):
+    """_full_pool's pool and scores without walking the relatives' postings,
+    or None when that cannot be shown to give the same pool.
+
+    A word's relatives add at most the largest of their weights. When the
+    k-th best score from the question's own terms beats what the relatives
+    could add to a passage holding none of those terms, only passages
+    holding some can enter the pool, and only those close enough to the bar
+    that their relatives could lift them over it: their relatives are
+    looked up one by one, added in _add_related's order, so every float is
+    the one the full walk gives.
+    """
+    if len(acc) < k:
+        return None  # passages with relatives only will fill the pool
+    bounds = [max(w * _max_weight(index, r) for r, w, _ in relatives) for _, relatives in q.related]
+    extra = sum(bounds) * (1 + _SLACK)
+    title_max = W_TITLE * max(title_docs.values(), default=0.0)
+    doc_of = index.passage_doc
+    title_get = title_docs.get
+    kth = heapq.nlargest(k, acc.values())[-1]
+    best = compress(acc.keys(), map(kth.__le__, acc.values()))
+    bar = heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
+    bar *= 1 - _SLACK
+    if extra + title_max >= bar:
+        return None
+    cut = bar - extra - title_max
+    survivors = list(compress(acc.keys(), map(cut.__le__, acc.values())))
+    if len(survivors) * sum(len(relatives) for _, relatives in q.related) > LOOKUPS:
+        return None
+    scores = {}
+    for p in survivors:
+        s = acc[p]
+        for term, relatives in q.related:
+            if term and _weight_at(index, term, p) is not None and p not in index.unplaced.get(term, ()):
+                continue  # the passage has the word itself
+            v = 0.0
+            for r, w, _ in relatives:
+                tf_weight = _weight_at(index, r, p)
+                if tf_weight is not None and w * tf_weight > v:
+                    v = w * tf_weight
+            if v > 0.0:
+                s = s + v
+        scores[p] = s
+    keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in scores.items()]
+    return [p for _, p in heapq.nsmallest(k, keys)], scores
+
+
+def _max_weight(index: Index, term: str) -> float:
+    """The largest tf weight in a term's postings (memoized)."""
+    try:
+        memo = index._max_weight
+    except AttributeError:
+        memo = index._max_weight = {}
+    found = memo.get(term)
+    if found is None:
+        found = memo[term] = max(index.postings[term].weights, default=0.0)
+    return found
+
+
+def _weight_at(index: Index, term: str, p: int):
+    """The tf weight of a term in passage p, or None."""
+    found = index.postings.get(term)
+    if not found:
+        return None
+    ids = found.ids
+    i = bisect.bisect_left(ids, p)
+    if i < len(ids) and ids[i] == p:
+        return found.weights[i]
+    return None
 
 
 # The bar of _full_pool is lowered by this share, so a sum rounded
