@@ -44,11 +44,13 @@ def squad_questions(n: int) -> list[str]:
 
 def always_cut(monkeypatch):
     monkeypatch.setattr(answermod, "CUT_MIN", 0)
+    monkeypatch.setattr(answermod, "BOUNDS_MIN", 0)
     monkeypatch.setattr(answermod, "LOOKUPS", 10**9)
 
 
 def never_cut(monkeypatch):
     monkeypatch.setattr(answermod, "CUT_MIN", 10**9)
+    monkeypatch.setattr(answermod, "BOUNDS_MIN", 10**9)
 
 
 def ranked(index, question: str):
@@ -80,14 +82,14 @@ def test_the_cut_never_changes_the_pool(seed_index, picks, related):
     # rare and common terms, ties and headings all come up.
     words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
     question = " ".join(words[i % len(words)] for i in picks) + (" penalties worry" if related else "")
-    saved = answermod.CUT_MIN, answermod.LOOKUPS
+    saved = answermod.CUT_MIN, answermod.BOUNDS_MIN, answermod.LOOKUPS
     try:
-        answermod.CUT_MIN = 10**9
+        answermod.CUT_MIN = answermod.BOUNDS_MIN = 10**9
         plain = ranked(seed_index, question)
-        answermod.CUT_MIN, answermod.LOOKUPS = 0, 10**9
+        answermod.CUT_MIN, answermod.BOUNDS_MIN, answermod.LOOKUPS = 0, 0, 10**9
         assert ranked(seed_index, question) == plain
     finally:
-        answermod.CUT_MIN, answermod.LOOKUPS = saved
+        answermod.CUT_MIN, answermod.BOUNDS_MIN, answermod.LOOKUPS = saved
 
 
 def test_answer_json_has_every_field_of_the_record(seed_index):

@@ -281,7 +281,7 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
     """The first stage, every matching passage scored: (pool, BM25 scores)."""
     acc = index.scores_weighted(q.terms, q.idf)
     if q.related:
-        if len(acc) > CUT_MIN:
+        if len(acc) > BOUNDS_MIN:
             found = _pool_by_bounds(index, q, acc, title_docs, factor, k)
             if found is not None:
                 return found
@@ -313,8 +313,9 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
 
 
 # Above this many matching passages, _full_pool keys only those that can
-# reach the pool.
-CUT_MIN = 1_000
+# reach the pool; above BOUNDS_MIN it first tries _pool_by_bounds.
+CUT_MIN = 200
+BOUNDS_MIN = 1_000
 
 
 # _pool_by_bounds looks up at most this many (passage, relative) pairs; past

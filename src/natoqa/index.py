@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, mul
+from operator import add, mul, truediv
 
 from natoqa import text as textmod
 from natoqa.corpus import Corpus
@@ -178,8 +178,11 @@ class Index:
         k1_1 = k1 + 1
         norms = [k1 * (1 - b + b * length / avgdl) for length in self.doc_len]
         weights = {}
+        norm_of = norms.__getitem__
         for term, ids in post_ids.items():
-            weights[term] = array("d", [tf * k1_1 / (tf + norms[p]) for p, tf in zip(ids, post_tfs[term], strict=True)])
+            # tf * (k1 + 1) / (tf + norm) for each posting, by C iterators.
+            tfs = post_tfs[term]
+            weights[term] = array("d", map(truediv, map(mul, tfs, repeat(k1_1)), map(add, tfs, map(norm_of, ids))))
         self.postings = Postings(post_ids, weights)
         # The IDF a term would have if no passage contained it: the
         # question's weight for words the corpus never uses.
