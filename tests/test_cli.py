@@ -203,3 +203,28 @@ def test_bare_natoqa_reads_questions_from_a_pipe(runner):
     result = invoke(runner, [], input="Who is the U.S. Defense Secretary?\n")
     assert result.exit_code == 0
     assert result.stdout.startswith("“U.S. Defense Secretary Lloyd Austin")
+
+
+def test_answers_do_not_depend_on_the_hash_seed(tmp_path):
+    # Float sums over sets once made trimmed quotes differ between runs.
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import SEEDS
+
+    questions = "\n".join(
+        line.split('"')[1] for line in (SEEDS / "questions.yaml").read_text().splitlines() if "question:" in line
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, NATOQA_CACHE_DIR=str(tmp_path / seed))
+        run = subprocess.run(
+            [sys.executable, "-m", "natoqa", "ask", "-", "--jsonl", "-k", "3"],
+            input=questions,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        outputs.append(run.stdout)
+    assert outputs[0] and outputs[0] == outputs[1]

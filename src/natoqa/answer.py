@@ -648,7 +648,9 @@ def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int
             holds_short = short is not None and a <= short[0] and short[1] <= b
             # Distinct question words held; then the longer run, which
             # keeps more context around the answer.
-            weight = sum(weights[t] for t in {t for pos, t in terms if a <= pos < b})
+            # Summed in first-seen order, never a set's: float sums must not
+            # depend on the interpreter's hash seed.
+            weight = sum(weights[t] for t in dict.fromkeys(t for pos, t in terms if a <= pos < b))
             key = (weight + TRIM_SHORT * holds_short * (q.mass or 1.0), b - a)
             if best_key is None or key > best_key:
                 best, best_key = (a, b), key
@@ -673,7 +675,7 @@ def _quote_sentences(index: Index, q: Question, c: Candidate):
     def gain(i: int) -> float:
         if i < 0 or i >= len(sentences):
             return 0.0
-        return sum(weights[t] for t in set(sentences[i].terms) - own if t in weights)
+        return sum(weights[t] for t in dict.fromkeys(sentences[i].terms) if t in weights and t not in own)
 
     before, after = gain(best - 1), gain(best + 1)
     if max(before, after) / (q.mass or 1.0) >= JOIN_SHARE:
