@@ -930,3 +930,11 @@ def test_check_record_in_place_rewrites_only_that_file_atomically(runner, tmp_pa
     assert [p.name for p in tmp_path.iterdir() if p.name not in ("cache", "xdg-cache", "xdg-data", "tiny")] == [
         "q.yaml"
     ]
+
+
+def test_jsonl_records_never_hold_raw_line_separators(runner):
+    # U+0085, U+2028 and U+2029 break lines for splitlines() and JavaScript.
+    question = "Who is the U.S. Defense Secretary?\u2028\u0085\u2029"
+    result = invoke(runner, ["ask", "-", "--jsonl"], input=(question + "\n").encode())
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["question"].startswith("Who is the U.S. Defense Secretary?")

@@ -171,7 +171,10 @@ def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
         ("questions:\n  - question: x\n    line: 0\n", "q.yaml:3: entry 1: 'line' must be 1 or more"),
         ("questions:\n  - question: x\n    answers: yes\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
         ("questions:\n  - question: x\n    answers: [1]\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
-        ("questions:\n  - question: x\n    answerable: maybe\n", "q.yaml:3: entry 1: 'answerable' must be true or false"),
+        (
+            "questions:\n  - question: x\n    answerable: maybe\n",
+            "q.yaml:3: entry 1: 'answerable' must be true or false",
+        ),
         ("questions:\n  - question: x\n    document: [a]\n", "q.yaml:3: entry 1: 'document' must be a document id"),
         ("questions:\n  - id: [a]\n    question: x\n", "q.yaml:2: entry 1: 'id' must be a string, not a list"),
         (

@@ -144,10 +144,7 @@ def test_missing_corpus_exits_3(runner):
 
 def test_docs_lists_documents(runner, tiny_corpus):
     result = invoke(runner, ["docs", "--corpus", str(tiny_corpus)])
-    assert result.stdout == (
-        f"3  {tiny_corpus / 'birds.txt'}  Birds\n"
-        f"2  {tiny_corpus / 'tools.txt'}  Tools\n"
-    )
+    assert result.stdout == (f"3  {tiny_corpus / 'birds.txt'}  Birds\n2  {tiny_corpus / 'tools.txt'}  Tools\n")
     data = json.loads(invoke(runner, ["docs", "--corpus", str(tiny_corpus), "--json"]).stdout)
     assert data[0] == {
         "document": "birds",

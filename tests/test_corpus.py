@@ -30,7 +30,7 @@ def test_index_links_titles_and_front_matter(tmp_path):
         "---\ntitle: My notes\ndescription: Things I wrote down\n---\n"
         "# Heading\n\nSome prose with a [link](ignored.txt) outside a list.\n\n"
         "- [First *doc*](a.txt) with trailing words\n"
-        "* [Second](sub/b.txt \"a title\")\n"
+        '* [Second](sub/b.txt "a title")\n'
         "1. [Web](https://example.com) is not a document\n"
         "2. [Anchor](#top) neither\n"
         "```\n- [In a fence](c.txt)\n```\n"

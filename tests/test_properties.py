@@ -12,7 +12,10 @@ from natoqa.index import Index
 from .conftest import make_corpus
 
 WORDS = ["NATO", "troops", "Poland", "U.S.", "Gen.", "deploy", "it’s", "it's", "5,000", "sea", "café", "Ωmega", "ok"]
-word = st.one_of(st.sampled_from(WORDS), st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8))
+word = st.one_of(
+    st.sampled_from(WORDS),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8),
+)
 sentence = st.lists(word, min_size=1, max_size=12).map(lambda ws: " ".join(ws) + ".")
 line = st.one_of(st.lists(sentence, min_size=1, max_size=3).map(" ".join), st.just(""), st.just("   "))
 line_end = st.sampled_from(["\n", "\r\n", "\r"])
@@ -28,7 +31,9 @@ def documents(draw):
     return text
 
 
-settings.register_profile("natoqa", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "natoqa", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 settings.load_profile("natoqa")
 
 

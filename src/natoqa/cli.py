@@ -147,10 +147,16 @@ def cache_option(f):
 def output_options(f):
     """Output format options shared by the commands that print results."""
     decorators = [
-        click.option("--json", "as_json", is_flag=True, help="Print JSON (one object; an array for several questions)."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print JSON (one object; an array for several questions)."
+        ),
         click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line."),
         click.option("-q", "--quiet", is_flag=True, help="Print only 'path:line:col: quote' lines, grep style."),
-        click.option("--no-color", is_flag=True, help="No colour or styles (also when NO_COLOR is set or stdout is not a terminal)."),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            help="No colour or styles (also when NO_COLOR is set or stdout is not a terminal).",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -280,7 +286,9 @@ def cli(ctx):
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("question", nargs=-1)
-@click.option("-k", "--top", type=click.IntRange(1, 100), default=1, show_default=True, help="How many answers to show.")
+@click.option(
+    "-k", "--top", type=click.IntRange(1, 100), default=1, show_default=True, help="How many answers to show."
+)
 @click.option("--explain", is_flag=True, help="Show why each passage and sentence were chosen.")
 @output_options
 @corpus_option
@@ -402,7 +410,9 @@ Exit codes:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (every case and the summary).")
 @click.option("--junit", "junit", metavar="PATH", help="Also write a JUnit XML report to PATH.")
-@click.option("--record", is_flag=True, help="Fill in 'document' and 'line' of entries that lack them, from the current answers.")
+@click.option(
+    "--record", is_flag=True, help="Fill in 'document' and 'line' of entries that lack them, from the current answers."
+)
 @click.option("--in-place", is_flag=True, help="With --record: rewrite FILE itself.")
 @click.option("-o", "--output", metavar="NEW", help="With --record: write the result to a new file NEW.")
 @click.option("--no-color", is_flag=True, help="No colour in the report.")
@@ -507,7 +517,9 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
         click.echo("".join(diff), nl=False)
         if in_place or output:
             checkmod.write_atomically(target, recording.new_text)
-            click.echo(f"natoqa: recorded document and line for {len(recording.recorded)} entries in {target}", err=True)
+            click.echo(
+                f"natoqa: recorded document and line for {len(recording.recorded)} entries in {target}", err=True
+            )
         else:
             click.echo(
                 f"natoqa: {cf.path}: not written; add --in-place to update it, or -o NEW to write a new file", err=True

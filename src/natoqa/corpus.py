@@ -132,8 +132,7 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     meta, entries = parse_index(index_text, _join(named, INDEX_NAME))
     if not entries:
         raise CorpusError(
-            f"{_join(named, INDEX_NAME)}: lists no documents "
-            "(expected list items such as '- [Title](file.txt)')"
+            f"{_join(named, INDEX_NAME)}: lists no documents (expected list items such as '- [Title](file.txt)')"
         )
     root_real = os.path.realpath(path)
     documents = []
@@ -157,7 +156,9 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
             raise CorpusError(f"{where}: linked document not found: {display}")
         # The cache checks the file by the path as linked, so that a link
         # pointed elsewhere shows as a change.
-        doc = _read_document(Path(real), display, doc_id, title or doc_id, first_passage, os.path.join(root_real, target))
+        doc = _read_document(
+            Path(real), display, doc_id, title or doc_id, first_passage, os.path.join(root_real, target)
+        )
         first_passage += len(doc.passages)
         documents.append(doc)
     title = str(meta.get("title") or _first_heading(index_text) or path.resolve().name)
@@ -303,9 +304,7 @@ def _decode(data: bytes, display: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{display}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
+        raise CorpusError(f"{display}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
     # A byte order mark is an encoding artefact, not text: columns count from
     # the first real character.
     return text[1:] if text.startswith("\ufeff") else text

@@ -61,9 +61,18 @@ def _span_dict(span) -> dict:
     }
 
 
+# Characters that some readers treat as line breaks (Python's splitlines,
+# JavaScript): left raw, they would cut a JSON Lines record in two.
+_LINE_SEPARATORS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 def to_json(data, indent: int | None = None) -> str:
     # ensure_ascii=False: quotes are verbatim text and stay readable in UTF-8.
-    return json.dumps(data, ensure_ascii=False, indent=indent)
+    out = json.dumps(data, ensure_ascii=False, indent=indent)
+    for char, escape in _LINE_SEPARATORS.items():
+        if char in out:
+            out = out.replace(char, escape)
+    return out
 
 
 def one_line(text: str) -> str:
