@@ -225,3 +225,21 @@ def test_answers_do_not_depend_on_the_hash_seed(tmp_path):
         )
         outputs.append(run.stdout)
     assert outputs[0] and outputs[0] == outputs[1]
+
+
+def test_a_bug_is_one_line_with_exit_70(runner, monkeypatch):
+    import natoqa.session
+
+    def broken(self, question):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(natoqa.session.Session, "answer", broken)
+    result = runner.invoke(cli, ["ask", Q])
+    assert result.exit_code == 70
+    assert result.stderr == (
+        "natoqa: error: internal error: ZeroDivisionError: division by zero "
+        "(a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)\n"
+    )
+    monkeypatch.setenv("NATOQA_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        runner.invoke(cli, ["ask", Q], catch_exceptions=False)

@@ -6,7 +6,8 @@ on stderr and an exit code here, in `NatoqaGroup.main`, and nowhere else.
 Exit codes: 0 every question answered (or the command succeeded), 1 at least
 one question had no answer (for `check`: the pass rate is below the
 minimum), 2 bad usage or bad input, 3 the corpus could not be loaded,
-130 interrupted (Ctrl-C), 141 the reader of stdout went away (a closed pipe).
+70 an internal error (a bug), 130 interrupted (Ctrl-C), 141 the reader of
+stdout went away (a closed pipe).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from natoqa import __version__
 from natoqa.errors import NatoqaError, UsageError
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_CORPUS = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 70, 130, 141
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -30,7 +31,9 @@ Exit codes:
   1  at least one question had no answer
   2  bad usage or bad input
   3  the corpus could not be loaded
+  70  an internal error (a bug in natoqa)
   130 interrupted (Ctrl-C)
+  141 the reader of stdout went away
 """
 
 
@@ -97,27 +100,29 @@ class NatoqaGroup(click.Group):
             _fail("interrupted")
             code = EXIT_INTERRUPTED
         except (BrokenPipeError, _PipeClosed):
-            # The reader (say `head -1`) has what it wanted. Point stdout at
-            # /dev/null so the interpreter's final flush raises nothing.
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
+            # The reader (say `head -1`) has what it wanted: nothing to say.
+            _silence_stdout()
             code = EXIT_PIPE
         except OSError as exc:
             # A full disk or a closed stdout: say so in one line.
             _fail(f"cannot write output: {exc.strerror or exc}")
             code = EXIT_USAGE
             _silence_stdout()
+        except Exception as exc:
+            # A bug in natoqa. Still one line, unless asked for the details.
+            if os.environ.get("NATOQA_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)")
+            code = EXIT_INTERNAL
         if standalone_mode:
             sys.exit(code)
         return code
 
 
 def _silence_stdout() -> None:
-    """Drop what is left in stdout's buffer: the write already failed and was
-    reported; the interpreter's final flush must not report it again."""
+    """Point stdout at /dev/null: what is left in its buffer has nowhere to
+    go (a closed pipe, a failed write already reported), and the
+    interpreter's final flush must raise nothing."""
     if sys.stdout is None:
         return
     try:
