@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/natoqa ask "$(QUESTION)"
 
-## test: the whole test suite, then the seed questions as a CI gate
+## test: the seed questions as a CI gate, then the whole test suite
 # The seed gate runs first so that pytest's summary is the run's closing line.
 test: $(STAMP)
 	$(BIN)/natoqa check seeds/questions.yaml --min-pass-rate $(SEED_MIN_PASS_RATE)
