@@ -272,7 +272,8 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     k = max(depth, CANDIDATES)
     factor = _heading_factors(index)
     pool, acc = _full_pool(index, q, title_docs, factor, k)
-    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass) for p in pool]
+    plan = _plan(q)
+    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass, plan) for p in pool]
     out.sort(key=lambda c: (-c.score, c.passage))
     return out[:depth]
 
@@ -461,25 +462,42 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
     return found
 
 
-def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float) -> Candidate:
+def _plan(q: Question) -> tuple:
+    """The question's terms and relatives as _candidate reads them, made
+    once per question: per related word, its relatives' words in order and
+    each one's weight (the largest, should a word come twice)."""
+    related = []
+    for term, relatives in q.related:
+        weight: dict[str, float] = {}
+        for r, w, _ in relatives:
+            if w > weight.get(r, -1.0):
+                weight[r] = w
+        related.append((term, tuple(weight), weight))
+    return tuple(zip(q.terms, q.idf, strict=False)), tuple(related)
+
+
+def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float, plan=None) -> Candidate:
     where = index.where[p]
     get = where.get
     n = index.sentence_counts[p] or 1
     weights = [0.0] * n
-    for term, idf in zip(q.terms, q.idf, strict=False):
+    own_terms, related = plan or _plan(q)
+    for term, idf in own_terms:
         found = get(term)
         if found:
             for i in found:
                 weights[i] += idf
-    for term, relatives in q.related:
+    present = where.__contains__
+    for term, words, weight in related:
         own = get(term, ()) if term else ()
         best: dict[int, float] = {}
-        for r, w, _ in relatives:
-            found = get(r)
-            if found:
-                for i in found:
-                    if w > best.get(i, 0.0) and i not in own:
-                        best[i] = w
+        # Only the relatives this passage holds (filtered in C): the others
+        # add nothing. A sentence takes its best relative; ties add the same.
+        for r in filter(present, words):
+            w = weight[r]
+            for i in where[r]:
+                if w > best.get(i, 0.0) and i not in own:
+                    best[i] = w
         # Only the sentences a relative reached: adding 0.0 elsewhere
         # would change nothing.
         for i, w in best.items():

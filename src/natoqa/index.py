@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 from array import array
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import repeat
@@ -383,10 +384,24 @@ def _analyse_chunk(texts: list[str]) -> list[tuple]:
 def _analyse_passage(text: str) -> tuple:
     """(term counts, terms missing from `where`, is heading, sentence count,
     and the JSON of the passage's terms, sentences and `where`) for one passage."""
-    spans = textmod.terms_with_spans(text)
+    from natoqa import shortanswer
+
+    # One pass of the short-answer tokenizer serves both analyses: its
+    # tokens are text.terms_with_spans's tokens with a currency sign before
+    # or a % after (never inside), so each term is its token's stem, at the
+    # token's span without those signs.
+    stop = textmod.stopwords()
+    tokens = shortanswer.tokenize(text, 0, len(text))
+    spans = []
+    append = spans.append
+    for t in tokens:
+        word = t.word
+        if word and word not in stop:
+            raw = t.raw
+            append((t.stem, t.start + (raw[0] in "$\u00a3\u20ac"), t.end - (raw[-1] == "%")))
     terms = [t for t, _, _ in spans]
     sentences = _sentences(text, spans)
-    where = _where(sentences, _kinds(text, sentences))
+    where = _where(sentences, _kinds(text, sentences, tokens))
     freqs: dict[str, int] = {}
     for term in terms:
         freqs[term] = freqs.get(term, 0) + 1
@@ -425,16 +440,27 @@ def _sentences(passage_text: str, spans) -> tuple[Sentence, ...]:
 KIND_KEY = "\0"
 
 
-def _kinds(passage_text: str, sentences: tuple[Sentence, ...]) -> dict[str, list[int]]:
+def _kinds(passage_text: str, sentences: tuple[Sentence, ...], tokens=None) -> dict[str, list[int]]:
+    """`where`'s kind keys. `tokens`, the passage's short-answer tokens when
+    given, are sliced per sentence instead of tokenizing it again: the same
+    tokens unless one crosses the sentence's edge, which falls back."""
     from natoqa import shortanswer
 
+    starts = [t.start for t in tokens] if tokens is not None else None
     out: dict[str, list[int]] = {}
     for i, sentence in enumerate(sentences):
-        tokens = shortanswer.tokenize(passage_text, sentence.start, sentence.end)
+        if starts is None:
+            found = None
+        else:
+            lo, hi = bisect_left(starts, sentence.start), bisect_left(starts, sentence.end)
+            crossed = (lo and tokens[lo - 1].end > sentence.start) or (hi and tokens[hi - 1].end > sentence.end)
+            found = None if crossed else tokens[lo:hi]
+        if found is None:
+            found = shortanswer.tokenize(passage_text, sentence.start, sentence.end)
         for kind in sorted(
             {
                 kind
-                for a, _, kind in shortanswer.candidates(passage_text, tokens)
+                for a, _, kind in shortanswer.candidates(passage_text, found, phrases=False)
                 if kind != "phrase" and (kind != "name" or a > 0)
             }
         ):

@@ -120,8 +120,9 @@ def _joined(passage_text: str, a: Token, b: Token) -> bool:
     return gap.strip() in ("", "-")
 
 
-def candidates(passage_text: str, tokens: list[Token]) -> list[tuple[int, int, str]]:
-    """(first token, last token, kind) of every candidate phrase."""
+def candidates(passage_text: str, tokens: list[Token], phrases: bool = True) -> list[tuple[int, int, str]]:
+    """(first token, last token, kind) of every candidate phrase; with
+    phrases=False, names, numbers and dates only."""
     out = []
     n = len(tokens)
     i = 0
@@ -195,7 +196,7 @@ def candidates(passage_text: str, tokens: list[Token]) -> list[tuple[int, int, s
             i += 1
     # Noun phrases: runs of content words with nothing but space between.
     i = 0
-    while i < n:
+    while phrases and i < n:
         if tokens[i].stop:
             i += 1
             continue
