@@ -155,7 +155,7 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        store._write_atomic(target, chunks())
+        store.write_atomic(target, chunks())
     assert list(tmp_path.iterdir()) == []
 
 

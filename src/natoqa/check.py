@@ -401,23 +401,11 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write a whole file through a temporary file and a rename."""
-    import tempfile
+    """Write a whole text file atomically, keeping its permissions."""
+    from natoqa.store import write_atomic
 
     # Through a symlink to the file it names: replacing the link itself
     # would silently detach the user's file from it.
     target = Path(os.path.realpath(path))
     mode = target.stat().st_mode & 0o7777 if target.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(target, [text.encode("utf-8")], mode)

@@ -194,14 +194,17 @@ def _locator_path(directory: Path, named: str) -> Path:
 # --- writing -----------------------------------------------------------------
 
 
-def _write_atomic(path: Path, chunks) -> None:
+def write_atomic(path: Path, chunks, mode: int | None = None) -> None:
     """Write to a temporary file beside `path`, then rename it into place:
-    a reader sees the old file or the new one, never half of one."""
+    a reader sees the old file or the new one, never half of one. natoqa's
+    one way of writing a file (the cache, check reports, --record)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -281,7 +284,7 @@ def write_index(path: Path, index: Index, key: str, corpus: Corpus) -> None:
             yield from chunks
             yield b"\0" * (-length % 8)
 
-    _write_atomic(path, body())
+    write_atomic(path, body())
 
 
 def _nbytes(chunk) -> int:
@@ -461,7 +464,7 @@ def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
             return
     except OSError:
         pass
-    _write_atomic(path, [data])
+    write_atomic(path, [data])
 
 
 # --- reading -----------------------------------------------------------------
@@ -826,7 +829,7 @@ def _open_cached(location, warn) -> Index | None:
     if refreshed and not _inside(directory, named):
         try:
             data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
-            _write_atomic(_locator_path(directory, named), [data])
+            write_atomic(_locator_path(directory, named), [data])
         except OSError:
             pass  # only the fast check is lost
     return index
