@@ -102,3 +102,46 @@ def test_answer_json_has_every_field_of_the_record(seed_index):
         expected = asdict(a)
         expected["matched"] = list(a.matched)
         assert data == expected
+
+
+def exact_ranked(index, question: str, exact: int):
+    return [asdict(c) for c in rank(index, analyse(index, question), answermod.CANDIDATES, exact=exact)]
+
+
+@pytest.mark.parametrize("exact", [1, 2, 5])
+def test_bounded_candidates_keep_the_exact_best(seed_index, exact):
+    # rank(exact=n) scores only the passages whose bound can reach the n-th
+    # best: its first n candidates are the full ranking's, in order.
+    questions = seed_questions() + ["NATO", "troops Poland Romania", "zebra quantum", "penalties worry"]
+    pruned_any = False
+    for q in questions:
+        full = ranked(seed_index, q)
+        fast = exact_ranked(seed_index, q, exact)
+        assert fast[:exact] == full[:exact], q
+        pruned_any |= len(fast) < len(full)
+    assert pruned_any  # the bound does prune, or this test tests nothing
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 3))
+def test_bounded_candidates_keep_the_exact_best_for_any_words(seed_index, picks, exact):
+    words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    question = " ".join(words[i % len(words)] for i in picks)
+    assert exact_ranked(seed_index, question, exact)[:exact] == ranked(seed_index, question)[:exact]
+
+
+def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeypatch):
+    index = store.load_index(load_corpus(tiny_corpus))  # writes the cache
+    cached = store.load_index(load_corpus(tiny_corpus))  # reads it back
+    assert type(cached.idf) is not dict  # the lazy map over the file
+    terms = sorted(index.idf)
+    for attempt in range(2):  # the second pass reads the memo
+        assert [cached.idf.get(t) for t in terms] == [index.idf[t] for t in terms]
+        assert "zzznotaword" not in cached.idf and cached.idf.get("zzznotaword") is None
+        with pytest.raises(KeyError):
+            cached.idf["zzznotaword"]
+    # Past TABLE_AFTER lookups the keys are found through a table: the same keys.
+    monkeypatch.setattr(store, "TABLE_AFTER", 0)
+    fresh = store.load_index(load_corpus(tiny_corpus))
+    assert [fresh.postings.get(t).ids.tolist() for t in terms] == [list(index.postings[t].ids) for t in terms]
+    assert fresh.postings.get("zzznotaword") is None

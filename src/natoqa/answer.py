@@ -262,8 +262,14 @@ def _stand_in(index: Index, term: str) -> str | None:
     return relatives[0] if relatives else None
 
 
-def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
-    """The best `depth` passages for a question, best first."""
+def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> list[Candidate]:
+    """The best `depth` passages for a question, best first.
+
+    With `exact`, only the first `exact` are sure to be there (and in their
+    place): a passage of the pool whose score cannot reach the exact-th best
+    is left out unscored. The ones returned are the same objects, with the
+    same scores, as without `exact`.
+    """
     mass = q.mass or 1.0
     title_docs: dict[int, float] = {}
     for term, idf in zip(q.terms, q.idf, strict=False):
@@ -273,9 +279,54 @@ def rank(index: Index, q: Question, depth: int) -> list[Candidate]:
     factor = _heading_factors(index)
     pool, acc = _full_pool(index, q, title_docs, factor, k)
     plan = _plan(q)
-    out = [_candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass, plan) for p in pool]
+    doc_of = index.passage_doc
+    if exact is None or exact >= len(pool):
+        out = [_candidate(index, q, p, acc[p], title_docs.get(doc_of[p], 0.0), mass, plan) for p in pool]
+    else:
+        out = _best_candidates(index, q, pool, acc, title_docs, mass, plan, exact)
     out.sort(key=lambda c: (-c.score, c.passage))
     return out[:depth]
+
+
+def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: float, plan, exact: int):
+    """The pool's candidates that can be among its `exact` best: each
+    passage's score is bounded first (its best sentence cannot hold more
+    than every question word the passage holds), and passages are scored
+    best bound first until the next bound falls short of the exact-th score.
+    Scoring a candidate walks every sentence of its passage; bounding it
+    looks up the question's words once."""
+    own_terms, related = plan
+    wanted = shortanswer.WANTED.get(q.kind)
+    cue_key = KIND_KEY + wanted if wanted else None
+    doc_of = index.passage_doc
+    bounded = []
+    for p in pool:
+        where = index.where[p]
+        present = where.__contains__
+        top = sum(idf for term, idf in own_terms if present(term))
+        for _, words, weight in related:
+            top += max((weight[r] for r in filter(present, words)), default=0.0)
+        phrase = sum(w for key, w in q.bigrams if present(key))
+        sentence = top + W_BIGRAM * phrase + (W_KIND * mass if cue_key and present(cue_key) else 0.0)
+        title = title_docs.get(doc_of[p], 0.0)
+        bound = (W_PASSAGE * acc[p] + W_TITLE * title + W_SENTENCE * sentence + W_NEIGHBOUR * 2 * top) / mass
+        if index.heading[p]:
+            bound *= HEADING
+        bounded.append((-bound, p, title))
+    bounded.sort()
+    out: list[Candidate] = []
+    best: list[float] = []  # the exact best scores so far, a min-heap
+    for neg_bound, p, title in bounded:
+        # The slack keeps a passage whose bound rounds a hair under a tie.
+        if len(best) == exact and -neg_bound * (1 + _SLACK) + _SLACK < best[0]:
+            break
+        c = _candidate(index, q, p, acc[p], title, mass, plan)
+        out.append(c)
+        if len(best) < exact:
+            heapq.heappush(best, c.score)
+        elif c.score > best[0]:
+            heapq.heapreplace(best, c.score)
+    return out
 
 
 def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
@@ -578,7 +629,8 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
         if q.mass:
             return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
-    ranked = rank(index, q, max(top, CANDIDATES))
+    # The answers shown, and the runner-up --explain names, must be exact.
+    ranked = rank(index, q, max(top, CANDIDATES), exact=top + 1 if explain else top)
     if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
     if confidence(index, q, ranked[0]) < MIN_CONFIDENCE:

@@ -317,6 +317,32 @@ def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[
     return out
 
 
+# The most quotes whose parts _quote_parts keeps: a bound on its memory.
+QUOTE_MEMO = 20_000
+
+
+def _quote_parts(index, p: int, passage_text: str, start: int, end: int):
+    """(tokens, breaks, candidates) of passage p's text[start:end]: what the
+    short answer needs of a quote that does not depend on the question.
+    Memoized per quote, as questions about one fact share their quote;
+    tokenizing and chunking were over half of a short answer's cost."""
+    try:
+        memo = index._quote_memo
+    except AttributeError:
+        memo = index._quote_memo = {}
+    key = (p, start, end)
+    found = memo.get(key)
+    if found is None:
+        tokens = tokenize(passage_text, start, end)
+        breaks = _breaks(passage_text, tokens)
+        phrases = [c for c in candidates(passage_text, tokens) if c[2] != "phrase"]
+        found = (tokens, breaks, phrases + _chunks(passage_text, tokens, breaks))
+        if len(memo) >= QUOTE_MEMO:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     """Every candidate of the quote, scored, best first. `bounds`, when
     given, are the quote's (start, end) offsets after trimming."""
@@ -325,7 +351,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     passage_text = index.corpus.passages[p].text
     sentences = index.sentences[p]
     start, end = bounds or (sentences[first].start, sentences[last].end)
-    tokens = tokenize(passage_text, start, end)
+    tokens, breaks, found = _quote_parts(index, p, passage_text, start, end)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
     asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
@@ -338,10 +364,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
-    breaks = _breaks(passage_text, tokens)
     vb = verbs()
     focus = focus_word(q.words) if q.kind == THING else None
-    found = [c for c in candidates(passage_text, tokens) if c[2] != "phrase"] + _chunks(passage_text, tokens, breaks)
     scored = []
     seen = set()
     for a, b, kind in found:

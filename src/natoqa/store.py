@@ -685,13 +685,21 @@ class _Rows(dict):
         return list(self) == list(other)
 
 
+# After this many keys looked up by binary search, _Keys builds a table.
+# A question looks up a few dozen (its words and their lexicon relatives):
+# one question never pays for the table, a batch soon does.
+TABLE_AFTER = 2_000
+
+
 class _Keys:
-    """Sorted keys on disk, found by binary search."""
+    """Sorted keys on disk, found by binary search (or a table, see find)."""
 
     def __init__(self, offsets: memoryview, data: memoryview):
         self._offsets = offsets
         self._data = data
         self.n = len(offsets) - 1
+        self._finds = 0
+        self._table: dict[bytes, int] | None = None
 
     def __len__(self):
         return self.n
@@ -703,6 +711,16 @@ class _Keys:
         if type(key) is not str:
             return -1
         target = key.encode("utf-8", "surrogatepass")
+        table = self._table
+        if table is not None:
+            return table.get(target, -1)
+        self._finds += 1
+        if self._finds > TABLE_AFTER:
+            # A long run of questions: one pass over the keys builds a
+            # table, cheaper from here on than a binary search in Python.
+            data, offsets = self._data.tobytes(), self._offsets.tolist()
+            self._table = table = {data[offsets[i] : offsets[i + 1]]: i for i in range(self.n)}
+            return table.get(target, -1)
         i = bisect.bisect_left(self, target)
         return i if i < self.n and self[i] == target else -1
 
@@ -725,11 +743,22 @@ class _LazyMap(Mapping):
 
     def __getitem__(self, key):
         try:
-            return self._memo[key]
+            value = self._memo[key]
         except (KeyError, TypeError):
             pass
+        else:
+            if value is _MISSING:
+                raise KeyError(key)
+            return value
         i = self._keys.find(key)
         if i < 0:
+            # Misses are remembered too: a question's words that the corpus
+            # lacks, and their lexicon relatives, are looked up again and
+            # again, each a binary search over the keys on disk.
+            if type(key) is str:
+                if len(self._memo) >= _MEMO_MAX:
+                    self._memo.clear()
+                self._memo[key] = _MISSING
             raise KeyError(key)
         try:
             value = self._value(i)
@@ -749,6 +778,9 @@ class _LazyMap(Mapping):
 
 
 _MISSING = object()
+# The most keys a _LazyMap remembers (found or missing): a bound on the
+# memory of a long batch of questions full of words the corpus lacks.
+_MEMO_MAX = 1_000_000
 
 
 class _FloatMap(_LazyMap):
