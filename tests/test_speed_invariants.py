@@ -135,7 +135,7 @@ def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeyp
     cached = store.load_index(load_corpus(tiny_corpus))  # reads it back
     assert type(cached.idf) is not dict  # the lazy map over the file
     terms = sorted(index.idf)
-    for attempt in range(2):  # the second pass reads the memo
+    for _attempt in range(2):  # the second pass reads the memo
         assert [cached.idf.get(t) for t in terms] == [index.idf[t] for t in terms]
         assert "zzznotaword" not in cached.idf and cached.idf.get("zzznotaword") is None
         with pytest.raises(KeyError):

@@ -115,8 +115,23 @@ class NatoqaGroup(click.Group):
             _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)")
             code = EXIT_INTERNAL
         if standalone_mode:
-            sys.exit(code)
+            _exit(code)
         return code
+
+
+def _exit(code: int) -> None:
+    workers = sys.modules.get("natoqa.workers")
+    if workers is not None and workers.reading():
+        # A batch cut short (Ctrl-C, a closed pipe, a failed worker) can
+        # leave its reader thread blocked on stdin, holding stdin's lock:
+        # the interpreter's shutdown would abort on it. Flush and leave.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 def _silence_stdout() -> None:
@@ -233,6 +248,10 @@ def _warn(message: str) -> None:
     click.echo(f"natoqa: warning: {message}", err=True)
 
 
+# --jobs 0 starts one worker a CPU, up to this many: past it the parent's
+# reading and writing, one line at a time, is what limits a batch.
+MAX_AUTO_JOBS = 4
+
 # A corpus this large takes seconds to index: worth a progress bar.
 PROGRESS_PASSAGES = 5_000
 
@@ -295,11 +314,19 @@ def cli(ctx):
     "-k", "--top", type=click.IntRange(1, 100), default=1, show_default=True, help="How many answers to show."
 )
 @click.option("--explain", is_flag=True, help="Show why each passage and sentence were chosen.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(0, 64),
+    default=0,
+    metavar="N",
+    help="With '-' and --jsonl or -q: answer in N processes (default 0: one per CPU; 1: this process only).",
+)
 @output_options
 @corpus_option
 @cache_option
 @dense_option
-def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_cache, dense):
+def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus, no_cache, dense):
     """Answer QUESTION from the corpus with a verbatim, cited quote.
 
     QUESTION may be several words (no quotes needed). Give '-' to read one
@@ -323,7 +350,11 @@ def ask(question, top, explain, as_json, as_jsonl, quiet, no_color, corpus, no_c
             raise UsageError("cannot read questions: standard input is closed")
         if sys.stdin.isatty():
             click.echo("natoqa: reading questions from the terminal, one a line; end with Ctrl-D.", err=True)
-        return session.batch(sys.stdin.buffer, fmt, no_color)
+        if not jobs:
+            from natoqa.workers import available
+
+            jobs = min(available(), MAX_AUTO_JOBS)
+        return session.batch(sys.stdin.buffer, fmt, no_color, jobs=jobs)
     if not question:
         if sys.stdout.isatty() and fmt == "human":
             from natoqa.interactive import repl

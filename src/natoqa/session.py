@@ -64,41 +64,90 @@ class Session:
         writer.close()
         return EXIT_OK if result.answered else EXIT_NO_ANSWER
 
-    def batch(self, stream, fmt: str, no_color: bool = False) -> int:
+    def batch(self, stream, fmt: str, no_color: bool = False, jobs: int = 1) -> int:
         """Answer one question per line of a binary stream, in order.
 
         A line that cannot be a question (invalid UTF-8, control characters)
         gets an error record and the run goes on; the exit code is then 2.
-        Blank lines are skipped.
+        Blank lines are skipped. With jobs > 1, the JSON Lines and quiet
+        formats answer in that many worker processes (natoqa.workers) once
+        the batch is past its first SERIAL_FIRST questions; the output is
+        the same, in the same order.
         """
         writer = Writer(fmt, no_color, batch=True)
+        lines = _questions(_lines(stream))
+        parallel = jobs > 1 and fmt in ("jsonl", "quiet") and self.ranker is None
+        try:
+            code, unread = self._serial(lines, writer, SERIAL_FIRST if parallel else None)
+            if unread:
+                from natoqa import workers
+
+                # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
+                code = max(code, workers.answer_all(self, lines, writer, writer.text, jobs))
+        except UsageError:
+            writer.close()  # stdin failed: what was answered is still written
+            raise
+        writer.close()
+        return code
+
+    def _serial(self, lines, writer: Writer, limit: int | None) -> tuple[int, bool]:
+        """Answer in this process every line, or the first `limit` questions:
+        (exit code, whether lines may be left)."""
         code = EXIT_OK
-        for number, raw, size in _lines(stream, writer):
-            try:
-                if size > MAX_LINE_BYTES:
-                    raw = raw[:MAX_QUESTION_CHARS]
-                    raise UsageError(
-                        f"the line is {size:,} bytes long; a question may have at most {MAX_QUESTION_CHARS:,} characters"
-                    )
+        answered = 0
+        for number, line, error, shown in lines:
+            if error is None:
                 try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise UsageError(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
-                if not line.strip():
-                    continue
-                result = self.answer(line)
-            except UsageError as exc:
-                writer.error(number, str(exc), raw.decode("utf-8", "replace"))
+                    result = self.answer(line)
+                except UsageError as exc:
+                    error = str(exc)
+            if error is not None:
+                writer.error(number, error, shown)
                 code = EXIT_USAGE
                 continue
             writer.result(result)
             if not result.answered and code == EXIT_OK:
                 code = EXIT_NO_ANSWER
-        writer.close()
-        return code
+            answered += 1
+            if limit is not None and answered >= limit:
+                return code, True
+        return code, False
 
 
-def _lines(stream, writer):
+# A batch answers this many questions in its own process before it starts
+# workers: a few questions are answered before a fork would finish.
+SERIAL_FIRST = 50
+
+
+def _questions(lines):
+    """(number, question, error, shown) for each line that is not blank: the
+    line as text and None, or None and why it cannot be a question; `shown`
+    is the line as an error record quotes it."""
+    for number, raw, size in lines:
+        if size > MAX_LINE_BYTES:
+            shown = raw[:MAX_QUESTION_CHARS].decode("utf-8", "replace")
+            yield (
+                number,
+                None,
+                f"the line is {size:,} bytes long; a question may have at most {MAX_QUESTION_CHARS:,} characters",
+                shown,
+            )
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield (
+                number,
+                None,
+                f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                raw.decode("utf-8", "replace"),
+            )
+            continue
+        if line.strip():
+            yield number, line, None, line
+
+
+def _lines(stream):
     """(number, line, length) for each line of stream: the line without its
     line break, cut to MAX_LINE_BYTES + 1 bytes, and its whole length in bytes."""
     number = 0
@@ -116,7 +165,6 @@ def _lines(stream, writer):
                     break
                 size += len(tail)
         except OSError as exc:
-            writer.close()
             raise UsageError(f"cannot read questions from stdin: {exc.strerror or exc}") from None
         size -= len(tail) - len(tail.rstrip(b"\n").rstrip(b"\r"))
         yield number, raw.rstrip(b"\n").rstrip(b"\r"), size
@@ -145,17 +193,28 @@ class Writer:
         return self._console
 
     def result(self, result: Result) -> None:
+        if self.fmt in ("jsonl", "quiet"):
+            self.out.write(self.text(result))
+        elif self.fmt == "json":
+            from natoqa import render
+
+            self.pending.append(render.result_dict(result))
+        else:
+            from natoqa import render
+
+            render.print_human(self.console, result, explain=result_has_explain(result))
+
+    def text(self, result: Result) -> str:
+        """What the JSON Lines or quiet format writes for a result (also
+        what a worker process sends back for it, see natoqa.workers)."""
         from natoqa import render
 
         if self.fmt == "jsonl":
-            self.out.write(render.to_json(render.result_dict(result)) + "\n")
-        elif self.fmt == "json":
-            self.pending.append(render.result_dict(result))
-        elif self.fmt == "quiet":
-            for line in render.quiet_lines(result):
-                self.out.write(line + "\n")
-        else:
-            render.print_human(self.console, result, explain=result_has_explain(result))
+            return render.to_json(render.result_dict(result)) + "\n"
+        return "".join(line + "\n" for line in render.quiet_lines(result))
+
+    def write_text(self, text: str) -> None:
+        self.out.write(text)
 
     def error(self, line: int, message: str, text: str) -> None:
         from natoqa import render

@@ -1,0 +1,151 @@
+"""`ask -` in worker processes: the same output, in the same order, as one process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from natoqa import session as sessionmod
+from natoqa import store, workers
+from natoqa.cli import cli
+from natoqa.corpus import load_corpus
+
+from .conftest import SEEDS
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork")
+
+QUESTIONS = [
+    "How many troops is the U.S. sending to Poland?",
+    "Who is the NATO Secretary General?",
+    "zebra quantum marmalade",
+    "What does Russia want?",
+    "Where did the defense ministers meet?",
+]
+
+
+def batch_bytes(n: int, bad: bool = True) -> bytes:
+    """n question lines cycled, with blank and bad lines among them."""
+    lines = []
+    for i in range(n):
+        lines.append(QUESTIONS[i % len(QUESTIONS)].encode())
+        if bad and i % 17 == 3:
+            lines.append(b"")  # blank: skipped
+        if bad and i % 23 == 5:
+            lines.append(b"caf\xe9 au lait?")  # not UTF-8
+        if bad and i % 29 == 7:
+            lines.append(b"bell\x07 ringing?")  # a control character
+        if bad and i == 61:
+            lines.append(b"x" * (sessionmod.MAX_LINE_BYTES + 10))  # overlong
+    return b"\n".join(lines) + b"\n"
+
+
+def run(args, data: bytes, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "natoqa", "ask", "-", "--corpus", str(SEEDS), *args],
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["--jsonl", "-q"])
+def test_workers_write_what_one_process_writes(fmt):
+    data = batch_bytes(sessionmod.SERIAL_FIRST * 3)
+    one = run([fmt, "-j", "1"], data)
+    many = run([fmt, "-j", "3"], data)
+    assert one.returncode == many.returncode == 2  # bad lines among them
+    assert many.stdout == one.stdout
+    assert many.stderr == one.stderr
+    if fmt == "--jsonl":
+        records = [json.loads(line) for line in many.stdout.splitlines()]
+        assert sum("error" in r for r in records) >= 5
+        assert sum(r.get("answered") is True for r in records) > sessionmod.SERIAL_FIRST
+
+
+def test_exit_code_1_when_only_some_questions_go_unanswered():
+    data = batch_bytes(sessionmod.SERIAL_FIRST * 2, bad=False)
+    one, many = run(["--jsonl", "-j", "1"], data), run(["--jsonl", "-j", "2"], data)
+    assert one.returncode == many.returncode == 1
+    assert many.stdout == one.stdout and many.stderr == b""
+
+
+def test_a_closed_stdout_ends_the_workers_quietly():
+    data = batch_bytes(2_000, bad=False)
+    proc = subprocess.run(
+        f"{sys.executable} -m natoqa ask - --jsonl -j 2 --corpus {SEEDS} | head -n 1",
+        shell=True,
+        input=data,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 1
+    assert b"Traceback" not in proc.stderr and proc.stderr == b""
+
+
+def test_a_failing_worker_is_an_internal_error(runner, monkeypatch):
+    # In-process through Click, so the patch reaches the forked workers.
+    real = sessionmod.Session.answer
+
+    def answer(self, question):
+        if question == "boom":
+            raise RuntimeError("the answer exploded")
+        return real(self, question)
+
+    monkeypatch.setattr(sessionmod.Session, "answer", answer)
+    data = b"\n".join([QUESTIONS[0].encode()] * (sessionmod.SERIAL_FIRST + 5) + [b"boom", QUESTIONS[1].encode()])
+    result = runner.invoke(cli, ["ask", "-", "--jsonl", "-j", "2", "--corpus", str(SEEDS)], input=data + b"\n")
+    assert result.exit_code == 70
+    assert "internal error: WorkerFailed: RuntimeError: the answer exploded" in result.output
+    # What came before the failure was written, in order.
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == sessionmod.SERIAL_FIRST + 5
+    assert all(r["question"] == QUESTIONS[0] for r in lines)
+
+
+def test_human_json_and_dense_formats_stay_in_one_process(monkeypatch):
+    started = []
+    monkeypatch.setattr(workers, "answer_all", lambda *a, **k: started.append(a) or 0)
+    s = sessionmod.Session(store.load_index(load_corpus(SEEDS), use_cache=False))
+    data = batch_bytes(sessionmod.SERIAL_FIRST * 2, bad=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        s.batch(io.BytesIO(data), "json", jobs=4)
+        s.batch(io.BytesIO(data), "human", no_color=True, jobs=4)
+        assert not started
+        s.batch(io.BytesIO(data), "jsonl", jobs=4)
+    assert len(started) == 1 and started[0][-1] == 4
+
+
+def test_available_is_at_least_one():
+    assert workers.available() >= 1
+
+
+def test_ctrl_c_during_a_parallel_batch_exits_130_in_one_line():
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "natoqa", "ask", "-", "--jsonl", "-j", "2", "--corpus", str(SEEDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # More questions than the serial start, and stdin left open: the
+    # workers are running and the reader is waiting for more.
+    proc.stdin.write(batch_bytes(sessionmod.SERIAL_FIRST + 30, bad=False))
+    proc.stdin.flush()
+    proc.stdout.read1(1)  # something was answered: the process is well under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert err.decode().strip().splitlines()[-1] == "natoqa: error: interrupted"
+    assert b"Traceback" not in err
