@@ -16,7 +16,6 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
@@ -370,9 +369,9 @@ CUT_MIN = 200
 BOUNDS_MIN = 1_000
 
 
-# _pool_by_bounds looks up at most this many (passage, relative) pairs; past
-# that, walking the relatives' postings is cheaper.
-LOOKUPS = 20_000
+# _pool_by_bounds looks up at most this many (passage, related word) pairs
+# in the relatives' maps; past that, walking their postings is cheaper.
+LOOKUPS = 200_000
 
 
 def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs, factor, k: int):
@@ -402,22 +401,31 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
         return None
     cut = bar - extra - title_max
     survivors = list(compress(acc.keys(), map(cut.__le__, acc.values())))
-    if len(survivors) * sum(len(relatives) for _, relatives in q.related) > LOOKUPS:
+    if len(survivors) * len(q.related) > LOOKUPS:
         return None
-    scores = {}
-    for p in survivors:
-        s = acc[p]
-        for term, relatives in q.related:
-            if term and _weight_at(index, term, p) is not None and p not in index.unplaced.get(term, ()):
-                continue  # the passage has the word itself
-            v = 0.0
-            for r, w, _ in relatives:
-                tf_weight = _weight_at(index, r, p)
-                if tf_weight is not None and w * tf_weight > v:
-                    v = w * tf_weight
-            if v > 0.0:
-                s = s + v
-        scores[p] = s
+    # What _add_related would add to each survivor, added in its order: a
+    # word's best relative there, unless the passage has the word itself.
+    # Each relative's weights are a map kept per relative; survivors and
+    # map meet by C-level membership tests over the smaller of the two.
+    scores = dict(zip(survivors, map(acc.__getitem__, survivors), strict=True))
+    survivor_set = frozenset(survivors)
+    for term, relatives in q.related:
+        own = index.placed(term) if term else frozenset()
+        best: dict[int, float] = {}
+        for r, w, _ in relatives:
+            weights = _weights_map(index, r)
+            if len(weights) < len(survivor_set):
+                hits = survivor_set.intersection(weights)
+            else:
+                hits = filter(weights.__contains__, survivors)
+            for p in hits:
+                if p in own:
+                    continue
+                wt = w * weights[p]
+                v = best.get(p)
+                best[p] = wt if v is None else max(v, wt)
+        for p, v in best.items():
+            scores[p] = scores[p] + v
     keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in scores.items()]
     return [p for _, p in heapq.nsmallest(k, keys)], scores
 
@@ -432,18 +440,6 @@ def _max_weight(index: Index, term: str) -> float:
     if found is None:
         found = memo[term] = max(index.postings[term].weights, default=0.0)
     return found
-
-
-def _weight_at(index: Index, term: str, p: int):
-    """The tf weight of a term in passage p, or None."""
-    found = index.postings.get(term)
-    if not found:
-        return None
-    ids = found.ids
-    i = bisect.bisect_left(ids, p)
-    if i < len(ids) and ids[i] == p:
-        return found.weights[i]
-    return None
 
 
 # The bar of _full_pool is lowered by this share, so a sum rounded
@@ -510,6 +506,30 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
         index._related_memo_size = 0
     memo[key] = found
     index._related_memo_size += len(ps)
+    return found
+
+
+# The most (passage, weight) pairs _weights_map keeps in all.
+WEIGHTS_MEMO = 2_000_000
+
+
+def _weights_map(index: Index, term: str) -> dict[int, float]:
+    """A term's tf weights as a map from passage (memoized per term, a pure
+    function of the index; cleared past WEIGHTS_MEMO pairs)."""
+    try:
+        memo = index._weights_maps
+    except AttributeError:
+        memo = index._weights_maps = {}
+        index._weights_size = 0
+    found = memo.get(term)
+    if found is None:
+        postings = index.postings[term]
+        n = len(postings.ids)
+        if index._weights_size + n > WEIGHTS_MEMO:
+            memo.clear()
+            index._weights_size = 0
+        found = memo[term] = dict(zip(postings.ids, postings.weights, strict=True))
+        index._weights_size += n
     return found
 
 
