@@ -235,3 +235,19 @@ def test_a_short_question_needs_more_than_one_matching_word(tmp_path):
     four = _confidence_of(index, "Who painted the tower red in 1890?", "a")
     assert one < four
     assert one < 1.0
+
+
+def test_a_long_quote_is_cut_to_whole_words_within_the_limit(tmp_path):
+    # One sentence far over LONG_QUOTE: the cut keeps the clause with the
+    # question's words, then grows by whole words up to the limit, so the
+    # answer opening the next, long clause ("in 1890") stays in.
+    before = " ".join(["gulls circled over the grey harbour"] * 6)
+    after = " ".join(["while the fishing boats waited out the long winter storms"] * 5)
+    sentence = f"Long ago {before}, the keepers painted the lighthouse tower red, in 1890 {after}.\n"
+    root = make_corpus(tmp_path, {"a.txt": sentence})
+    index = Index(load_corpus(root))
+    quote = answermod.ask(index, "When did the keepers paint the lighthouse tower red?").answers[0].quote
+    assert "the keepers painted the lighthouse tower red, in 1890" in quote.text
+    assert answermod.LONG_QUOTE - 20 < len(quote.text) <= answermod.LONG_QUOTE
+    start = sentence.index(quote.text)
+    assert (start == 0 or sentence[start - 1] == " ") and sentence[start + len(quote.text)] in " ,"

@@ -709,10 +709,42 @@ _CLAUSE_END = re.compile(r"[,;:\u2014\u2013]\s+|\s+[\u2014\u2013-]{1,2}\s+|\.\s+
 
 
 def _bounds(text: str, start: int, end: int, q: Question) -> tuple[int, int] | None:
-    """The trimmed quote's offsets, or None when the quote is short enough."""
+    """The trimmed quote's offsets, or None when the quote is short enough:
+    the best run of whole clauses (_trim), then widened word by word, a word
+    after and a word before in turn, while it stays within LONG_QUOTE (an
+    answer often ends the clause after the question's words)."""
     if end - start <= LONG_QUOTE:
         return None
-    return _trim(text, start, end, q, None)
+    a, b = _trim(text, start, end, q, None)
+    return _widen(text, a, b, start, end)
+
+
+_WORD = re.compile(r"\s*\S+")
+
+
+def _widen(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int]:
+    """text[a:b] grown by whole words inside text[start:end] up to LONG_QUOTE."""
+    turn, stuck = 0, 0
+    while stuck < 2:
+        moved = False
+        if turn == 0 and b < end:
+            m = _WORD.match(text, b, end)
+            if m and m.end() - a <= LONG_QUOTE:
+                b, moved = m.end(), True
+        elif turn == 1 and a > start:
+            j = a
+            while j > start and text[j - 1].isspace():
+                j -= 1
+            while j > start and not text[j - 1].isspace():
+                j -= 1
+            if j < a and b - j <= LONG_QUOTE:
+                a, moved = j, True
+        stuck = 0 if moved else stuck + 1
+        turn ^= 1
+    # A quote ends on a word, not on the comma or colon after it.
+    while b > a and (text[b - 1].isspace() or text[b - 1] in ",;:"):
+        b -= 1
+    return a, b
 
 
 def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int]:
@@ -749,9 +781,9 @@ def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int
     return best
 
 
-# A neighbour joins the quote only when it brings question terms the best
+# A neighbour joins the quote when it brings question terms the best
 # sentence lacks, worth this share of the question.
-JOIN_SHARE = 0.25
+JOIN_SHARE = 0.1
 
 
 def _quote_sentences(index: Index, q: Question, c: Candidate):
@@ -870,7 +902,10 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
             out["trimmed_to"] = {
                 "start": bounds[0],
                 "end": bounds[1],
-                "rule": f"quotes over {LONG_QUOTE} characters keep the run of clauses holding the most question weight",
+                "rule": (
+                    f"quotes over {LONG_QUOTE} characters keep the run of clauses holding the most question"
+                    f" weight, widened by whole words up to {LONG_QUOTE} characters"
+                ),
             }
     short = shortanswer.explain(index, q, p, first, last, bounds)
     if short:
