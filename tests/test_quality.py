@@ -182,9 +182,72 @@ def test_a_relative_finds_a_passage_but_never_outranks_the_word_itself(tmp_path)
 
 
 def test_explain_counts_the_relatives_it_used(seed_index):
-    result = answermod.ask(seed_index, "What consequences of a war worry the alliance?", explain=True)
-    explain = result.answers[0].explain
+    # The best passage's explanation, whether or not natoqa would answer
+    # (confidence may decline this paraphrase).
+    q = answermod.analyse(seed_index, "What consequences of a war worry the alliance?")
+    ranked = answermod.rank(seed_index, q, answermod.CANDIDATES)
+    explain = answermod.explain_answer(seed_index, q, ranked[0], ranked[1])
     used = {row["term"] for row in explain["related_terms"] if row["contribution"] > 0}
     assert {"fallout", "concern"} <= used
     total = sum(row["contribution"] for row in explain["terms"] + explain["related_terms"])
     assert total == pytest.approx(explain["passage_score"], abs=0.01)
+
+
+def _confidence_of(index, question, document):
+    """confidence() of the best candidate from `document`."""
+    q = answermod.analyse(index, question)
+    for c in answermod.rank(index, q, answermod.CANDIDATES):
+        if index.corpus.passages[c.passage].document == document:
+            return answermod.confidence(index, q, c)
+    raise AssertionError(f"no candidate from {document}")
+
+
+def test_a_word_elsewhere_in_the_document_counts_for_confidence(tmp_path):
+    same = "The keepers painted the tower red in 1890.\n"
+    root = make_corpus(
+        tmp_path,
+        {"a.txt": "Lighthouses guided the whalers home.\n\n" + same, "b.txt": "Gulls nested on the cliffs.\n\n" + same},
+    )
+    index = Index(load_corpus(root))
+    question = "When did the lighthouse keepers paint the tower red?"
+    # The same passage, but only a's document mentions lighthouses.
+    assert _confidence_of(index, question, "a") > _confidence_of(index, question, "b")
+
+
+def test_the_document_title_counts_for_confidence(tmp_path):
+    same = "The keepers painted the tower red in 1890.\n"
+    root = make_corpus(
+        tmp_path,
+        {"a.txt": same, "b.txt": same},
+        index="# Test corpus\n\n- [Towers](a.txt)\n- [Gulls](b.txt)\n",
+    )
+    index = Index(load_corpus(root))
+    question = "When did the keepers paint the tower red?"
+    assert _confidence_of(index, question, "a") > _confidence_of(index, question, "b")
+
+
+def test_a_short_question_needs_more_than_one_matching_word(tmp_path):
+    root = make_corpus(tmp_path, {"a.txt": "The keepers painted the tower red in 1890.\n"})
+    index = Index(load_corpus(root))
+    # Fully matched, but one word could match by accident: below 1, and
+    # below a longer question matched as fully.
+    one = _confidence_of(index, "Who painted?", "a")
+    four = _confidence_of(index, "Who painted the tower red in 1890?", "a")
+    assert one < four
+    assert one < 1.0
+
+
+def test_a_long_quote_is_cut_to_whole_words_within_the_limit(tmp_path):
+    # One sentence far over LONG_QUOTE: the cut keeps the clause with the
+    # question's words, then grows by whole words up to the limit, so the
+    # answer opening the next, long clause ("in 1890") stays in.
+    before = " ".join(["gulls circled over the grey harbour"] * 6)
+    after = " ".join(["while the fishing boats waited out the long winter storms"] * 5)
+    sentence = f"Long ago {before}, the keepers painted the lighthouse tower red, in 1890 {after}.\n"
+    root = make_corpus(tmp_path, {"a.txt": sentence})
+    index = Index(load_corpus(root))
+    quote = answermod.ask(index, "When did the keepers paint the lighthouse tower red?").answers[0].quote
+    assert "the keepers painted the lighthouse tower red, in 1890" in quote.text
+    assert answermod.LONG_QUOTE - 20 < len(quote.text) <= answermod.LONG_QUOTE
+    start = sentence.index(quote.text)
+    assert (start == 0 or sentence[start - 1] == " ") and sentence[start + len(quote.text)] in " ,"

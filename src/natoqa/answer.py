@@ -70,10 +70,25 @@ RELATED_CONFIDENCE = 0.4
 # word the corpus lacks; English rarity can: a question whose rare words
 # ("Normandy", "Rollo") are absent is about something else, one missing
 # only ordinary words ("called", "became") is probably answered.
-# Calibrated in bench/quality.py to answer 97% of SQuAD questions asked of
-# their own article (tune half).
-MIN_CONFIDENCE = 0.42
-W_CONF_SENTENCE = 0.7
+# Calibrated in bench/quality.py to answer about 97.8% of SQuAD questions
+# asked of their own article on the tune half (97.0% on the held-out half).
+MIN_CONFIDENCE = 0.37
+W_CONF_SENTENCE = 1.0
+# A word the best sentence lacks whose far relative (see W_FAR) it holds
+# counts at this share for the sentence.
+CONF_FAR = 0.3
+# A word the best passage lacks but its document uses elsewhere counts at
+# this share for the passage: the document is about it, so the question
+# probably is about this document (a question asked of the wrong corpus
+# names things no document there mentions).
+CONF_DOCUMENT = 0.3
+# The question's telling weight is taken as this much larger than it is, so
+# a question of one or two words needs more than a word's match to be
+# answered: a short question matches something by accident far more easily.
+CONF_PRIOR = 3.0
+# Question words the document's title names add this share of their weight
+# (over the same enlarged weight): the title states what a document is about.
+W_CONF_TITLE = 0.3
 
 
 @dataclass(frozen=True)
@@ -621,25 +636,84 @@ def confidence(index: Index, q: Question, c: Candidate) -> float:
     and there), over 1 + W_CONF_SENTENCE. A word missing from the sentence
     whose near relative (a synonym, a derived form) is there counts in full
     for the sentence; missing from the passage, at RELATED_CONFIDENCE for
-    the passage. Far relatives, looser, do not count here.
+    the passage, or else at CONF_DOCUMENT when the passage's document uses
+    the word elsewhere. A far relative, looser, counts at CONF_FAR in the
+    sentence only. The question's weight is enlarged by CONF_PRIOR (short
+    questions need more), and words of the document's title add
+    W_CONF_TITLE of their weight. Summed in the question's word order.
     """
-    total = sum(w for _, w in q.telling)
+    total = 0.0
+    for _, w in q.telling:
+        total += w
     if not total:
         return 1.0 if q.terms else 0.0
-    present = index.where[c.passage]
-    sentences = index.sentences[c.passage]
+    p = c.passage
+    present = index.where[p]
+    sentences = index.sentences[p]
     in_sentence = set(sentences[c.sentence].terms) if sentences else set()
+    doc = index.passage_doc[p]
+    lo, hi = _document_range(index, p)
     held = 0.0
+    titled = 0.0
     related_of = q.related_of or (-1,) * len(q.telling)
     for (term, w), k in zip(q.telling, related_of, strict=False):
-        near = [r for r, _, kind in q.related[k][1] if kind == "near"] if k >= 0 else ()
+        relatives = q.related[k][1] if k >= 0 else ()
+        near = [r for r, _, kind in relatives if kind == "near"]
         if term and term in present:
             held += w
         elif any(r in present for r in near):
             held += RELATED_CONFIDENCE * w
+        elif term and _in_passages(index, term, lo, hi):
+            held += CONF_DOCUMENT * w
         if (term and term in in_sentence) or any(r in in_sentence for r in near):
             held += W_CONF_SENTENCE * w
-    return held / (total * (1.0 + W_CONF_SENTENCE))
+        elif any(r in in_sentence for r, _, kind in relatives if kind == "far"):
+            held += W_CONF_SENTENCE * CONF_FAR * w
+        if term and _in_title(index, term, doc):
+            titled += w
+    total += CONF_PRIOR
+    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total)
+
+
+def _document_range(index: Index, p: int) -> tuple[int, int]:
+    """The run of consecutive passages [lo, hi) around p that belong to p's
+    document: all of them, as a corpus lists a document's passages in a row
+    (memoized per document)."""
+    try:
+        memo = index._document_ranges
+    except AttributeError:
+        memo = index._document_ranges = {}
+    doc_of = index.passage_doc
+    doc = doc_of[p]
+    found = memo.get(doc)
+    if found is None or not found[0] <= p < found[1]:
+        lo = hi = p
+        while lo > 0 and doc_of[lo - 1] == doc:
+            lo -= 1
+        while hi + 1 < len(doc_of) and doc_of[hi + 1] == doc:
+            hi += 1
+        found = memo[doc] = (lo, hi + 1)
+    return found
+
+
+def _in_passages(index: Index, term: str, lo: int, hi: int) -> bool:
+    """Whether one of the passages [lo, hi) holds the term."""
+    found = index.postings.get(term)
+    if not found:
+        return False
+    ids = found.ids
+    i = bisect.bisect_left(ids, lo)
+    return i < len(ids) and ids[i] < hi
+
+
+def _in_title(index: Index, term: str, doc: int) -> bool:
+    """Whether the document's title holds the term (title_postings lists
+    document numbers in increasing order)."""
+    docs = index.title_postings.get(term)
+    if not docs:
+        return False
+    i = bisect.bisect_left(docs, doc)
+    return i < len(docs) and docs[i] == doc
 
 
 def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Result:
@@ -707,10 +781,42 @@ _CLAUSE_END = re.compile(r"[,;:\u2014\u2013]\s+|\s+[\u2014\u2013-]{1,2}\s+|\.\s+
 
 
 def _bounds(text: str, start: int, end: int, q: Question) -> tuple[int, int] | None:
-    """The trimmed quote's offsets, or None when the quote is short enough."""
+    """The trimmed quote's offsets, or None when the quote is short enough:
+    the best run of whole clauses (_trim), then widened word by word, a word
+    after and a word before in turn, while it stays within LONG_QUOTE (an
+    answer often ends the clause after the question's words)."""
     if end - start <= LONG_QUOTE:
         return None
-    return _trim(text, start, end, q, None)
+    a, b = _trim(text, start, end, q, None)
+    return _widen(text, a, b, start, end)
+
+
+_WORD = re.compile(r"\s*\S+")
+
+
+def _widen(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int]:
+    """text[a:b] grown by whole words inside text[start:end] up to LONG_QUOTE."""
+    turn, stuck = 0, 0
+    while stuck < 2:
+        moved = False
+        if turn == 0 and b < end:
+            m = _WORD.match(text, b, end)
+            if m and m.end() - a <= LONG_QUOTE:
+                b, moved = m.end(), True
+        elif turn == 1 and a > start:
+            j = a
+            while j > start and text[j - 1].isspace():
+                j -= 1
+            while j > start and not text[j - 1].isspace():
+                j -= 1
+            if j < a and b - j <= LONG_QUOTE:
+                a, moved = j, True
+        stuck = 0 if moved else stuck + 1
+        turn ^= 1
+    # A quote ends on a word, not on the comma or colon after it.
+    while b > a and (text[b - 1].isspace() or text[b - 1] in ",;:"):
+        b -= 1
+    return a, b
 
 
 def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int]:
@@ -747,9 +853,9 @@ def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int
     return best
 
 
-# A neighbour joins the quote only when it brings question terms the best
+# A neighbour joins the quote when it brings question terms the best
 # sentence lacks, worth this share of the question.
-JOIN_SHARE = 0.25
+JOIN_SHARE = 0.1
 
 
 def _quote_sentences(index: Index, q: Question, c: Candidate):
@@ -868,7 +974,10 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
             out["trimmed_to"] = {
                 "start": bounds[0],
                 "end": bounds[1],
-                "rule": f"quotes over {LONG_QUOTE} characters keep the run of clauses holding the most question weight",
+                "rule": (
+                    f"quotes over {LONG_QUOTE} characters keep the run of clauses holding the most question"
+                    f" weight, widened by whole words up to {LONG_QUOTE} characters"
+                ),
             }
     short = shortanswer.explain(index, q, p, first, last, bounds)
     if short:
