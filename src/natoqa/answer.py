@@ -16,6 +16,7 @@ Inside the quote, natoqa.shortanswer picks the short answer.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
