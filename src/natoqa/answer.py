@@ -314,15 +314,23 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     wanted = shortanswer.WANTED.get(q.kind)
     cue_key = KIND_KEY + wanted if wanted else None
     doc_of = index.passage_doc
+    # The question's words and pairs as parallel tuples, tested against
+    # each passage's `where` by C iterators (map, compress, filter).
+    terms = tuple(term for term, _ in own_terms)
+    idfs = tuple(idf for _, idf in own_terms)
+    groups = tuple((words, weight.__getitem__) for _, words, weight in related)
+    pairs = tuple(key for key, _ in q.bigrams)
+    pair_weights = tuple(w for _, w in q.bigrams)
+    cue = W_KIND * mass
     bounded = []
     for p in pool:
         where = index.where[p]
         present = where.__contains__
-        top = sum(idf for term, idf in own_terms if present(term))
-        for _, words, weight in related:
-            top += max((weight[r] for r in filter(present, words)), default=0.0)
-        phrase = sum(w for key, w in q.bigrams if present(key))
-        sentence = top + W_BIGRAM * phrase + (W_KIND * mass if cue_key and present(cue_key) else 0.0)
+        top = sum(compress(idfs, map(present, terms)))
+        for words, weight_of in groups:
+            top += max(map(weight_of, filter(present, words)), default=0.0)
+        phrase = sum(compress(pair_weights, map(present, pairs)))
+        sentence = top + W_BIGRAM * phrase + (cue if cue_key and present(cue_key) else 0.0)
         title = title_docs.get(doc_of[p], 0.0)
         bound = (W_PASSAGE * acc[p] + W_TITLE * title + W_SENTENCE * sentence + W_NEIGHBOUR * 2 * top) / mass
         if index.heading[p]:
