@@ -16,6 +16,8 @@ ratio to the import floor measured in the same run, interleaved with it.
   where `import nltk` pulls in scipy.stats;
 - batch: 2,000 questions through `natoqa ask - --jsonl`, minus the time for
   one question, so process start-up and index loading are not counted;
+  with natoqa's default worker processes (one a CPU, natoqa.workers), and
+  again in one process (`--jobs 1`), shown beside it without a target;
   on the seed corpus (seeds/questions.yaml, cycled) and on the whole SQuAD
   2.0 dev corpus (2,000 of its questions, evenly spread);
 - scale: corpora of 1k, 10k and 100k passages made of SQuAD 1.1 dev
@@ -119,11 +121,12 @@ def write_questions(questions: list[str], n: int, name: str) -> Path:
     return path
 
 
-def batch_qps(natoqa: str, corpus: list[str], questions: list[str], env: dict, runs: int, name: str):
-    """(questions per second, peak MB): time for BATCH minus time for one."""
+def batch_qps(natoqa: str, corpus: list[str], questions: list[str], env: dict, runs: int, name: str, jobs: int = 0):
+    """(questions per second, peak MB): time for BATCH minus time for one.
+    jobs 0 is natoqa's default (a worker process a CPU), 1 one process."""
     one = write_questions(questions, 1, name)
     many = write_questions(questions, BATCH, name)
-    cmd = [natoqa, "ask", "-", "--jsonl", *corpus]
+    cmd = [natoqa, "ask", "-", "--jsonl", "--jobs", str(jobs), *corpus]
     run(cmd, stdin=one, env=env)  # warm the cache
     t1 = [run(cmd, stdin=one, env=env)[0] for _ in range(runs)]
     tn, peak = [], 0.0
@@ -328,6 +331,8 @@ def bench_batch(table: Table, natoqa: str, cache: Path, runs: int) -> None:
     qps, _ = batch_qps(natoqa, [], seed_questions, env, runs, "seed")
     table.add("batch.seed_qps", "seed corpus (q/s)", qps, "{:,.0f}", f">= {SEED_QPS:,}", qps >= SEED_QPS)
     table.add("batch.seed_ms", "  ms per question", 1000 / qps, "{:.3f}")
+    one, _ = batch_qps(natoqa, [], seed_questions, env, runs, "seed", jobs=1)
+    table.add("batch.seed_qps_j1", "  one process, --jobs 1 (q/s)", one, "{:,.0f}")
     if not SQUAD2.is_dir():
         print(f"speed.py: {SQUAD2} not found; skipping the SQuAD 2.0 batch", file=sys.stderr)
         return
@@ -342,6 +347,8 @@ def bench_batch(table: Table, natoqa: str, cache: Path, runs: int) -> None:
         qps >= SQUAD2_QPS,
     )
     table.add("batch.squad2_ms", "  ms per question", 1000 / qps, "{:.3f}")
+    one, _ = batch_qps(natoqa, ["--corpus", str(SQUAD2 / "corpus")], questions, env, runs, "squad2", jobs=1)
+    table.add("batch.squad2_qps_j1", "  one process, --jobs 1 (q/s)", one, "{:,.0f}")
 
 
 def bench_scale(table: Table, natoqa: str, cache_root: Path, sizes: list[int], runs: int) -> None:
@@ -406,6 +413,8 @@ def bench_scale(table: Table, natoqa: str, cache_root: Path, sizes: list[int], r
             qps >= BIG_QPS if big else None,
         )
         table.add(f"{k}.ms", f"{row}   ms per question", 1000 / qps, "{:.2f}")
+        one, _ = batch_qps(natoqa, ["--corpus", str(corpus)], questions, env, max(3, runs // 2), f"scale{n}", jobs=1)
+        table.add(f"{k}.qps_j1", f"{row}   one process, --jobs 1 (q/s)", one, "{:,.0f}")
         table.add(f"{k}.batch_mb", f"{row}   peak memory (MB)", batch_mb, "{:.0f}", note("batch_mb", batch_mb))
         previous["n"] = n
 
