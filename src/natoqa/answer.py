@@ -21,7 +21,7 @@ import heapq
 import re
 from dataclasses import dataclass, replace
 from itertools import compress, repeat
-from operator import add, mul
+from operator import add, itemgetter, mul
 
 from natoqa import shortanswer
 from natoqa import text as textmod
@@ -322,27 +322,40 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     pairs = tuple(key for key, _ in q.bigrams)
     pair_weights = tuple(w for _, w in q.bigrams)
     cue = W_KIND * mass
+    # Two bounds: a loose one, with every related word at its best
+    # relative's weight, orders the passages and ends the walk; a tight one,
+    # with only the relatives the passage holds, is worked out for a
+    # passage the loose one cannot rule out, before scoring it in full.
+    related_top = sum(max(weight.values(), default=0.0) for _, _, weight in related)
     bounded = []
     for p in pool:
         where = index.where[p]
         present = where.__contains__
-        top = sum(compress(idfs, map(present, terms)))
-        for words, weight_of in groups:
-            top += max(map(weight_of, filter(present, words)), default=0.0)
-        phrase = sum(compress(pair_weights, map(present, pairs)))
-        sentence = top + W_BIGRAM * phrase + (cue if cue_key and present(cue_key) else 0.0)
+        own = sum(compress(idfs, map(present, terms)))
+        phrase = W_BIGRAM * sum(compress(pair_weights, map(present, pairs)))
+        if cue_key and present(cue_key):
+            phrase += cue
         title = title_docs.get(doc_of[p], 0.0)
-        bound = (W_PASSAGE * acc[p] + W_TITLE * title + W_SENTENCE * sentence + W_NEIGHBOUR * 2 * top) / mass
-        if index.heading[p]:
-            bound *= HEADING
-        bounded.append((-bound, p, title))
-    bounded.sort()
+        base = W_PASSAGE * acc[p] + W_TITLE * title
+        factor = HEADING if index.heading[p] else 1.0
+        top = own + related_top
+        loose = (base + W_SENTENCE * (top + phrase) + W_NEIGHBOUR * 2 * top) / mass * factor
+        bounded.append((-loose, p, title, base, own, phrase, factor, present))
+    bounded.sort(key=itemgetter(0, 1))
     out: list[Candidate] = []
     best: list[float] = []  # the exact best scores so far, a min-heap
-    for neg_bound, p, title in bounded:
+    for neg_loose, p, title, base, own, phrase, factor, present in bounded:
+        full = len(best) == exact
         # The slack keeps a passage whose bound rounds a hair under a tie.
-        if len(best) == exact and -neg_bound * (1 + _SLACK) + _SLACK < best[0]:
+        if full and -neg_loose * (1 + _SLACK) + _SLACK < best[0]:
             break
+        if full and groups:
+            top = own
+            for words, weight_of in groups:
+                top += max(map(weight_of, filter(present, words)), default=0.0)
+            tight = (base + W_SENTENCE * (top + phrase) + W_NEIGHBOUR * 2 * top) / mass * factor
+            if tight * (1 + _SLACK) + _SLACK < best[0]:
+                continue
         c = _candidate(index, q, p, acc[p], title, mass, plan)
         out.append(c)
         if len(best) < exact:
