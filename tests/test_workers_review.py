@@ -97,3 +97,18 @@ def test_each_answer_reaches_a_slow_pipe_before_more_input(count):
         ]
     finally:
         proc.communicate(timeout=30)  # closes stdin: the batch ends
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="where os has no fork (Windows), an explicit -j 2 ends the batch after 50 answers with "
+    "'internal error: AttributeError', exit 70; available() already says 1 there",
+)
+def test_jobs_without_fork_answer_in_this_process(runner, monkeypatch):
+    data = batch_bytes(sessionmod.SERIAL_FIRST + 20, bad=False)
+    args = ["ask", "-", "--jsonl", "--corpus", str(SEEDS)]
+    one = runner.invoke(cli, [*args, "-j", "1"], input=data)
+    monkeypatch.delattr(os, "fork")
+    many = runner.invoke(cli, [*args, "-j", "2"], input=data)
+    assert many.exit_code == one.exit_code == 1, many.output[-300:]
+    assert many.stdout == one.stdout
