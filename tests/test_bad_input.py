@@ -938,3 +938,41 @@ def test_jsonl_records_never_hold_raw_line_separators(runner):
     result = invoke(runner, ["ask", "-", "--jsonl"], input=(question + "\n").encode())
     [line] = result.stdout.splitlines()
     assert json.loads(line)["question"].startswith("Who is the U.S. Defense Secretary?")
+
+
+def test_ctrl_c_while_the_cli_is_still_importing_exits_130_in_one_line(tmp_path):
+    # natoqa._entry takes Ctrl-C until natoqa.cli's own handling runs: here a
+    # stand-in natoqa.cli interrupts itself while "importing".
+    import shutil
+    import subprocess
+    import sys
+
+    import natoqa._entry
+
+    package = tmp_path / "natoqa"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(natoqa._entry.__file__, package / "_entry.py")
+    (package / "cli.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\ndef main():\n    return 0\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from natoqa._entry import main; main()", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 130
+    assert proc.stderr == "natoqa: error: interrupted\n"
+
+
+def test_the_entry_point_hands_ctrl_c_back_to_the_cli():
+    import subprocess
+    import sys
+
+    code = (
+        "import signal; import natoqa._entry as e; import natoqa.cli as c; "
+        "c.main = lambda: print(signal.getsignal(signal.SIGINT) is signal.default_int_handler); e.main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.stdout.strip() == "True"

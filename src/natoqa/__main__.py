@@ -1,4 +1,4 @@
-from natoqa.cli import main
+from natoqa._entry import main
 
 if __name__ == "__main__":
     main()
