@@ -957,7 +957,12 @@ def test_ctrl_c_while_the_cli_is_still_importing_exits_130_in_one_line(tmp_path)
         "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\ndef main():\n    return 0\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from natoqa._entry import main; main()", tmp_path],
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); from natoqa._entry import main; main()",
+            tmp_path,
+        ],
         capture_output=True,
         text=True,
         timeout=30,
