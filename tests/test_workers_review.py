@@ -1,5 +1,4 @@
-"""Review of `ask -` in worker processes: bugs found, each pinned by a test
-that fails until it is fixed (xfail, strict: a fix must remove the mark)."""
+"""Review of `ask -` in worker processes: the bugs it found, each pinned by a test."""
 
 from __future__ import annotations
 
@@ -23,11 +22,6 @@ from .test_workers import QUESTIONS, batch_bytes
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker reports a CorpusError (a document changed or vanished mid-batch) as an internal error, exit 70; "
-    "one process reports it as itself, exit 3",
-)
 def test_a_corpus_error_in_a_worker_is_reported_as_in_one_process(runner, monkeypatch):
     real = sessionmod.Session.answer
 
@@ -45,11 +39,6 @@ def test_a_corpus_error_in_a_worker_is_reported_as_in_one_process(runner, monkey
         assert "internal error" not in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when os.pipe or os.fork fails (EMFILE, EAGAIN, ENOMEM) the batch stops after its first 50 answers with "
-    "'cannot write output: ...', exit 2, where -j 1 answers every question",
-)
 def test_workers_that_cannot_start_leave_the_batch_to_this_process(runner, monkeypatch):
     data = batch_bytes(sessionmod.SERIAL_FIRST + 20, bad=False)
     args = ["ask", "-", "--jsonl", "--corpus", str(SEEDS)]
@@ -66,11 +55,6 @@ def test_workers_that_cannot_start_leave_the_batch_to_this_process(runner, monke
     assert len(many.stdout.splitlines()) == sessionmod.SERIAL_FIRST + 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answers wait in stdout's buffer while natoqa waits for more input: a co-process that writes "
-    "questions and reads their answers before writing more never gets them (serial and worker paths alike)",
-)
 @pytest.mark.parametrize("count", [3, sessionmod.SERIAL_FIRST + 2])  # few enough to sit in the buffer
 def test_each_answer_reaches_a_slow_pipe_before_more_input(count):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as for most users
@@ -99,11 +83,6 @@ def test_each_answer_reaches_a_slow_pipe_before_more_input(count):
         proc.communicate(timeout=30)  # closes stdin: the batch ends
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="where os has no fork (Windows), an explicit -j 2 ends the batch after 50 answers with "
-    "'internal error: AttributeError', exit 70; available() already says 1 there",
-)
 def test_jobs_without_fork_answer_in_this_process(runner, monkeypatch):
     data = batch_bytes(sessionmod.SERIAL_FIRST + 20, bad=False)
     args = ["ask", "-", "--jsonl", "--corpus", str(SEEDS)]

@@ -320,7 +320,10 @@ def cli(ctx):
     type=click.IntRange(0, 64),
     default=0,
     metavar="N",
-    help="With '-' and --jsonl or -q: answer in N processes (default 0: one per CPU; 1: this process only).",
+    help=(
+        "With '-' and --jsonl or -q: answer in N processes"
+        f" (default 0: one per CPU, at most {MAX_AUTO_JOBS}; 1: this process only)."
+    ),
 )
 @output_options
 @corpus_option

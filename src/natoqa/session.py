@@ -8,6 +8,9 @@ drift apart in what they answer or how they print it.
 from __future__ import annotations
 
 import errno
+import os
+import select
+import stat
 import sys
 import unicodedata
 
@@ -75,15 +78,26 @@ class Session:
         the same, in the same order.
         """
         writer = Writer(fmt, no_color, batch=True)
-        lines = _questions(_lines(stream))
-        parallel = jobs > 1 and fmt in ("jsonl", "quiet") and self.ranker is None
+        waiting = _BeforeWait(stream, writer.out)
+        lines = _questions(_lines(stream, waiting))
+        parallel = jobs > 1 and fmt in ("jsonl", "quiet") and self.ranker is None and hasattr(os, "fork")
         try:
             code, unread = self._serial(lines, writer, SERIAL_FIRST if parallel else None)
             if unread:
                 from natoqa import workers
 
+                # From here stdin is read by the workers' reader thread, and
+                # stdout written by this one: it flushes (see answer_all).
+                waiting.out = None
+                try:
+                    later = workers.answer_all(self, lines, writer, writer.text, jobs)
+                except workers.Unavailable:
+                    # No pipe or process to be had (too many open files, no
+                    # memory): the rest is answered here, as with -j 1.
+                    waiting.out = writer.out
+                    later, _ = self._serial(lines, writer, None)
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
-                code = max(code, workers.answer_all(self, lines, writer, writer.text, jobs))
+                code = max(code, later)
         except UsageError:
             writer.close()  # stdin failed: what was answered is still written
             raise
@@ -147,11 +161,42 @@ def _questions(lines):
             yield number, line, None, line
 
 
-def _lines(stream):
+class _BeforeWait:
+    """Called before each line of stdin is read: when no input is ready
+    (the questions come from a person or a co-process, not a file), stdout
+    is flushed first, so every answer written is seen before natoqa waits
+    for the next question. A file, always ready, never costs a flush."""
+
+    def __init__(self, stream, out):
+        self.out = out
+        self.fd = None
+        if os.name == "nt":
+            return  # select() takes sockets only there
+        try:
+            fd = stream.fileno()
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self.fd = fd
+        except (AttributeError, OSError, ValueError):
+            pass  # not a file descriptor (a test's BytesIO): nothing to wait on
+
+    def __call__(self) -> None:
+        if self.fd is None or self.out is None:
+            return
+        try:
+            ready = select.select([self.fd], [], [], 0)[0]
+        except (OSError, ValueError):
+            ready = True
+        if not ready:
+            self.out.flush()
+
+
+def _lines(stream, before_wait=None):
     """(number, line, length) for each line of stream: the line without its
     line break, cut to MAX_LINE_BYTES + 1 bytes, and its whole length in bytes."""
     number = 0
     while True:
+        if before_wait is not None:
+            before_wait()
         try:
             raw = stream.readline(MAX_LINE_BYTES + 1)
             if not raw:

@@ -30,7 +30,7 @@ import sys
 import threading
 import traceback
 
-from natoqa.errors import UsageError
+from natoqa.errors import NatoqaError, UsageError
 
 # The largest read from a pipe, and the most result text a worker holds
 # before writing it out.
@@ -51,11 +51,34 @@ class WorkerFailed(Exception):
     """A worker died or raised: a bug (the CLI reports an internal error)."""
 
 
+class Unavailable(Exception):
+    """No worker could be started (no pipe, no process): answer in this one."""
+
+
+class _Relayed(NatoqaError):
+    """A NatoqaError a worker met (a document changed under the cache, say),
+    raised again in the parent with its message and exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class _Worker:
     def __init__(self, session, render, inherited: list[int]):
         question_r, self.question_w = os.pipe()
-        self.result_r, result_w = os.pipe()
-        self.pid = os.fork()
+        try:
+            self.result_r, result_w = os.pipe()
+        except OSError:
+            os.close(question_r)
+            os.close(self.question_w)
+            raise
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in (question_r, self.question_w, self.result_r, result_w):
+                os.close(fd)
+            raise
         if self.pid == 0:  # the worker
             status = 1
             try:
@@ -163,6 +186,8 @@ def _serve(session, render, question_r: int, result_w: int) -> None:
             result = session.answer(line)
         except UsageError as exc:
             kind, text = b"E", str(exc)
+        except NatoqaError as exc:  # the batch ends, as in one process
+            kind, text = b"F", f"{exc.exit_code} {exc}"
         except Exception:  # a bug: the parent reports it
             kind, text = b"X", traceback.format_exc()
         else:
@@ -170,7 +195,7 @@ def _serve(session, render, question_r: int, result_w: int) -> None:
         data = text.encode("utf-8", "surrogatepass")
         out.append(kind + str(len(data)).encode() + b"\n" + data)
         held += len(data)
-        if held >= CHUNK or kind == b"X":
+        if held >= CHUNK or kind in (b"X", b"F"):
             _write_all(result_w, b"".join(out))
             out, held = [], 0
 
@@ -188,14 +213,25 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
     try:
         for _ in range(jobs):
             inherited = [fd for w in workers for fd in (w.question_w, w.result_r)]
-            workers.append(_Worker(session, render, inherited))
+            try:
+                workers.append(_Worker(session, render, inherited))
+            except OSError as exc:
+                if workers:
+                    break  # fewer workers than asked for: still a parallel batch
+                raise Unavailable(str(exc)) from None
         notes: queue.SimpleQueue = queue.SimpleQueue()
         global _reader
         reader = _reader = threading.Thread(target=_dispatch, args=(lines, workers, notes), daemon=True)
         reader.start()
         code = EXIT_OK
         while True:
-            note = notes.get()
+            try:
+                note = notes.get_nowait()
+            except queue.Empty:
+                # Everything read so far is answered and written: show it
+                # before waiting on stdin (a person, a co-process).
+                writer.out.flush()
+                note = notes.get()
             what = note[0]
             if what == "end":
                 break
@@ -210,6 +246,9 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
             kind, text = workers[worker].receive()
             if kind == "X":
                 raise WorkerFailed(text.strip().splitlines()[-1] if text.strip() else "a worker failed")
+            if kind == "F":
+                code_text, _, message = text.partition(" ")
+                raise _Relayed(message, int(code_text))
             if kind == "E":
                 writer.error(number, text, shown)
                 code = EXIT_USAGE
