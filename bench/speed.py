@@ -111,6 +111,9 @@ def env_with(cache: Path) -> dict:
     env = dict(os.environ)
     env["NATOQA_CACHE_DIR"] = str(cache)
     env.pop("NATOQA_CORPUS", None)
+    # natoqa runs as from a user's shell: PYTHONUNBUFFERED (set in some
+    # sandboxes and CI images) would make every answer its own write().
+    env.pop("PYTHONUNBUFFERED", None)
     return env
 
 
