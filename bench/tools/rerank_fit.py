@@ -1,7 +1,8 @@
 """Fit the learned passage re-ranker of natoqa.answer (issue 4, session 9).
 
     python bench/tools/rerank_fit.py dump      # features of every pool passage -> bench/.work/rerank.npz
-    python bench/tools/rerank_fit.py fit       # listwise logistic regression on the tune half
+    python bench/tools/rerank_fit.py [L2 ...]  # fit: listwise logistic regression on the tune half
+    python bench/tools/rerank_fit.py cv [L2 ...]  # choose L2: 2-fold cross-validation inside the tune half
 
 `dump` runs the first stage (natoqa.answer._full_pool) for every answerable
 SQuAD 2.0 dev question asked of the whole corpus and writes, for each of the
@@ -9,7 +10,7 @@ CANDIDATES pool passages, the features natoqa.answer.rerank_features
 computes, with a label (the passage holds the gold line) and the question's
 half (even-numbered questions: tune, odd: test; bench/quality.py --half).
 
-`fit` fits a conditional logit (softmax over a question's pool, the gold
+Fitting fits a conditional logit (softmax over a question's pool, the gold
 passages' probability maximized) by projected gradient descent, weights
 kept >= 0 so that natoqa.answer's candidate bounds stay valid, on the TUNE
 half only; it prints P@1 within the pool on both halves for the fitted and
@@ -18,6 +19,7 @@ the current weights. The test half is never used to fit or choose.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,14 +41,14 @@ def dump() -> None:
 
     index = load_index(load_corpus(quality.SQUAD2 / "corpus"))
     questions = quality.load_questions(quality.SQUAD2 / "questions.yaml")
-    rows, labels, qids, halves, same = [], [], [], [], []
+    rows, labels, qids, halves, same, kinds = [], [], [], [], [], []
     for i, item in enumerate(questions):
         if not quality.is_answerable(item):
             continue
         q = A.analyse(index, item["question"])
         if not q.terms and not q.related:
             continue
-        for p, x in A.pool_features(index, q, A.CANDIDATES):
+        for p, x in A.pool_features(index, q, int(os.environ.get("RERANK_POOL", A.CANDIDATES))):
             passage = index.corpus.passages[p]
             gold = passage.document == item["document"] and any(
                 passage.start_line <= line <= passage.end_line for line in quality.gold_lines(item)
@@ -56,8 +58,17 @@ def dump() -> None:
             qids.append(i)
             halves.append(i % 2)
             same.append(passage.document == item["document"])
+            kinds.append(q.kind)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(OUT, x=np.array(rows), y=np.array(labels), q=np.array(qids), half=np.array(halves), same=np.array(same))
+    np.savez(
+        OUT,
+        x=np.array(rows),
+        y=np.array(labels),
+        q=np.array(qids),
+        half=np.array(halves),
+        same=np.array(same),
+        kind=np.array(kinds),
+    )
     print(f"{len(set(qids))} questions, {len(rows)} rows -> {OUT}")
 
 
@@ -102,9 +113,27 @@ def fit(x, y, q, l2=1e-3, steps=3000, lr=0.5, init=None):
     return w / scale, loss
 
 
+def cross_validate(x, y, q, l2s) -> None:
+    """2-fold cross-validation inside the tune half (folds by question
+    number), P@1 within the pool per L2 strength: how L2 was chosen."""
+    fold = (q // 2) % 2
+    for l2 in l2s:
+        hits = 0.0
+        for f in (0, 1):
+            w, _ = fit(x[fold != f], y[fold != f], q[fold != f], l2=l2, steps=2000)
+            held = fold == f
+            hits += p_at_1(x[held], y[held], q[held], w) * len(np.unique(q[held]))
+        print(f"l2 {l2}: tune 2-fold P@1 in pool {hits / len(np.unique(q)):.4f}")
+
+
 def main() -> None:
     if sys.argv[1:] == ["dump"]:
         dump()
+        return
+    if sys.argv[1:2] == ["cv"]:
+        d = np.load(OUT)
+        tune = d["half"] == 0
+        cross_validate(d["x"][tune], d["y"][tune], d["q"][tune], [float(a) for a in sys.argv[2:]] or [1e-2, 1e-3, 1e-4])
         return
     from natoqa import answer as A
 
