@@ -25,7 +25,7 @@ from operator import add, itemgetter, mul
 
 from natoqa import shortanswer
 from natoqa import text as textmod
-from natoqa.index import KIND_KEY, PREFIX, Index
+from natoqa.index import KIND_KEY, PREFIX, Index, lucene_idf
 
 # How many passages get their sentences examined. Sentence evidence re-ranks
 # among these, so it must be more than the answers shown.
@@ -42,6 +42,73 @@ W_TITLE = 0.5  # question terms in the document title
 W_KIND = 0.1  # the sentence holds a phrase of the kind the question asks for
 
 HEADING = 0.25  # the share of its score a heading passage keeps
+
+# The re-ranking score of a pool passage: a weighted sum of these features
+# (RERANK_FEATURES, each computed by _candidate; shares are over the
+# question's mass), times HEADING for a heading. The best sentence is still
+# the one the W_* weights above pick (it is the quote).
+RERANK_FEATURES = (
+    "bm25",  # the passage's BM25 score
+    "title",  # question terms in the document title
+    "sentence",  # the best sentence's matched IDF (relatives included)
+    "phrase",  # question word pairs adjacent in the best sentence
+    "cue",  # 1 when the best sentence holds a phrase of the wanted kind
+    "neighbour",  # the matched IDF of the best sentence's neighbours
+    "passage",  # the passage's matched IDF (each word once, else its best relative)
+    "pairs",  # question word pairs adjacent anywhere in the passage
+    "proximity",  # sentence x how close its question words stand (window)
+    "pair",  # the own question terms the best sentence and a neighbour hold
+    "first",  # 1 / (1 + the passage's first-stage place in the pool)
+    "document",  # the question terms the passage's whole document holds
+    "votes",  # the share of the pool's passages from the passage's document
+    "relative",  # the passage's BM25 over the pool's best BM25
+    "telling",  # the share of the question's telling weight the passage holds
+    "telling_sentence",  # the share of it the best sentence holds
+    "local",  # the share of the question's IDF within its document (see _Pool.local) the passage holds
+    "local_sentence",  # the share of it the best sentence holds
+    "density",  # sentence x the share of its terms that are the question's
+    "unmatched",  # 1 - passage: the question's share the passage lacks
+    "early",  # 1 / (1 + the best sentence's number)
+)
+# The hand-tuned score in these terms (W_PASSAGE, W_TITLE, W_SENTENCE, ...).
+RERANK_OLD = (
+    W_PASSAGE,
+    W_TITLE,
+    W_SENTENCE,
+    W_SENTENCE * W_BIGRAM,
+    W_SENTENCE * W_KIND,
+    W_NEIGHBOUR,
+) + (0.0,) * (len(RERANK_FEATURES) - 6)
+# Fitted by bench/tools/rerank_fit.py (a conditional logit over each
+# question's pool, the gold passage's probability maximized, L2 1e-3, the
+# weights kept >= 0 so that _best_candidates' bounds hold) on the answerable
+# questions of the even (tune) half of SQuAD 2.0 dev asked of the whole
+# corpus; the gold passage is first among the 12 for 0.848 -> 0.862 of them
+# (tune), 0.847 -> 0.862 (the odd, held-out half). Scaled to the old
+# weights' sum (4.7) and rounded to 3 decimals.
+RERANK = (
+    0.0,  # bm25: its share of the pool's best ("relative") says it better
+    0.171,  # title
+    0.452,  # sentence
+    0.378,  # phrase
+    0.204,  # cue
+    0.004,  # neighbour
+    0.016,  # passage
+    0.193,  # pairs
+    0.197,  # proximity
+    0.198,  # pair
+    0.0,  # first
+    0.31,  # document
+    0.311,  # votes
+    0.959,  # relative
+    0.358,  # telling
+    0.0,  # telling_sentence
+    0.018,  # local
+    0.203,  # local_sentence
+    0.452,  # density
+    0.154,  # unmatched
+    0.122,  # early
+)
 
 # An unknown question word (no passage has it) that shares its first letters
 # with corpus words counts as the most frequent of them, at this share of
@@ -167,6 +234,7 @@ class Candidate:
     bigram: float
     neighbour: float
     weights: tuple[float, ...]  # every sentence's matched IDF
+    features: tuple[float, ...] = ()  # the re-ranker's, see RERANK_FEATURES
 
 
 def analyse(index: Index, question: str) -> Question:
@@ -296,7 +364,11 @@ def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> lis
     plan = _plan(q)
     doc_of = index.passage_doc
     if exact is None or exact >= len(pool):
-        out = [_candidate(index, q, p, acc[p], title_docs.get(doc_of[p], 0.0), mass, plan) for p in pool]
+        context = _Pool(index, q, pool, acc)
+        out = [
+            _candidate(index, q, p, acc[p], title_docs.get(doc_of[p], 0.0), mass, plan, place, context)
+            for place, p in enumerate(pool)
+        ]
     else:
         out = _best_candidates(index, q, pool, acc, title_docs, mass, plan, exact)
     out.sort(key=lambda c: (-c.score, c.passage))
@@ -321,30 +393,45 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     groups = tuple((words, weight.__getitem__) for _, words, weight in related)
     pairs = tuple(key for key, _ in q.bigrams)
     pair_weights = tuple(w for _, w in q.bigrams)
-    cue = W_KIND * mass
+    w = dict(zip(RERANK_FEATURES, RERANK, strict=True))
+    # What a sentence's or the passage's matched IDF can reach, per unit:
+    # the best sentence, its neighbours (two), the passage, proximity and
+    # density (each at most the sentence's) and sentence-and-neighbour each
+    # hold at most every question word the passage holds (every weight >= 0).
+    per_top = w["sentence"] + 2 * w["neighbour"] + w["passage"] + w["proximity"] + w["pair"] + w["density"]
+    per_pair = w["phrase"] + w["pairs"]  # the sentence's pairs are some of the passage's
+    context = _Pool(index, q, pool, acc)
     # Two bounds: a loose one, with every related word at its best
     # relative's weight, orders the passages and ends the walk; a tight one,
     # with only the relatives the passage holds, is worked out for a
     # passage the loose one cannot rule out, before scoring it in full.
     related_top = sum(max(weight.values(), default=0.0) for _, _, weight in related)
     bounded = []
-    for p in pool:
+    for place, p in enumerate(pool):
         where = index.where[p]
         present = where.__contains__
         own = sum(compress(idfs, map(present, terms)))
-        phrase = W_BIGRAM * sum(compress(pair_weights, map(present, pairs)))
-        if cue_key and present(cue_key):
-            phrase += cue
+        phrase = per_pair * sum(compress(pair_weights, map(present, pairs)))
         title = title_docs.get(doc_of[p], 0.0)
-        base = W_PASSAGE * acc[p] + W_TITLE * title
+        document, votes, relative, telling, local = context.exact(index, q, p, acc[p], own_terms)
+        base = w["bm25"] * acc[p] + w["title"] * title + phrase + w["document"] * document
+        # The sentence's telling and local shares are at most the passage's.
+        base += (
+            w["votes"] * votes + w["relative"] * relative + (w["telling"] + w["telling_sentence"]) * telling
+        ) * mass
+        base += (w["local"] + w["local_sentence"]) * local * mass
+        if cue_key and present(cue_key):
+            base += w["cue"] * mass
+        # The passage holds at least its own question terms (held >= own),
+        # and its best sentence is at best the first.
+        base += (w["first"] / (1 + place) + w["unmatched"] * max(0.0, 1.0 - own / mass) + w["early"]) * mass
         factor = HEADING if index.heading[p] else 1.0
-        top = own + related_top
-        loose = (base + W_SENTENCE * (top + phrase) + W_NEIGHBOUR * 2 * top) / mass * factor
-        bounded.append((-loose, p, title, base, own, phrase, factor, present))
+        loose = (base + per_top * (own + related_top)) / mass * factor
+        bounded.append((-loose, p, title, base, own, factor, present, place))
     bounded.sort(key=itemgetter(0, 1))
     out: list[Candidate] = []
     best: list[float] = []  # the exact best scores so far, a min-heap
-    for neg_loose, p, title, base, own, phrase, factor, present in bounded:
+    for neg_loose, p, title, base, own, factor, present, place in bounded:
         full = len(best) == exact
         # The slack keeps a passage whose bound rounds a hair under a tie.
         if full and -neg_loose * (1 + _SLACK) + _SLACK < best[0]:
@@ -353,10 +440,10 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
             top = own
             for words, weight_of in groups:
                 top += max(map(weight_of, filter(present, words)), default=0.0)
-            tight = (base + W_SENTENCE * (top + phrase) + W_NEIGHBOUR * 2 * top) / mass * factor
+            tight = (base + per_top * top) / mass * factor
             if tight * (1 + _SLACK) + _SLACK < best[0]:
                 continue
-        c = _candidate(index, q, p, acc[p], title, mass, plan)
+        c = _candidate(index, q, p, acc[p], title, mass, plan, place, context)
         out.append(c)
         if len(best) < exact:
             heapq.heappush(best, c.score)
@@ -584,15 +671,91 @@ def _plan(q: Question) -> tuple:
     return tuple(zip(q.terms, q.idf, strict=False)), tuple(related)
 
 
-def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mass: float, plan=None) -> Candidate:
+class _Pool:
+    """What the re-ranker knows of a question's whole pool: each document's
+    passages in it, the best BM25, the question's telling weight, and a
+    memo of document shares (see _document_share)."""
+
+    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "locals")
+
+    def __init__(self, index: Index, q: Question, pool, acc) -> None:
+        self.docs: dict[int, float] = {}
+        self.votes: dict[int, int] = {}
+        doc_of = index.passage_doc
+        for p in pool:
+            self.votes[doc_of[p]] = self.votes.get(doc_of[p], 0) + 1
+        self.size = len(pool) or 1
+        self.top_bm25 = max([acc[p] for p in pool], default=0.0) or 1.0
+        total = 0.0
+        for _, w in q.telling:
+            total += w
+        self.telling = total or 1.0
+        self.locals: dict[int, tuple] = {}
+
+    def local(self, index: Index, p: int, own_terms) -> tuple[tuple[tuple[str, float], ...], float]:
+        """The question's own terms weighted by their IDF among the passages
+        of p's document (Lucene's form, as index.lucene_idf), and the sum of
+        those weights: a word every passage of the document uses tells its
+        passages apart no better than a stopword (memoized per document)."""
+        doc = index.passage_doc[p]
+        found = self.locals.get(doc)
+        if found is None:
+            lo, hi = _document_range(index, p)
+            n = hi - lo
+            weighted = []
+            total = 0.0
+            for term, _ in own_terms:
+                ids = index.postings[term].ids
+                df = bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo)
+                w = lucene_idf(n, df)
+                weighted.append((term, w))
+                total += w
+            found = self.locals[doc] = (tuple(weighted), total or 1.0)
+        return found
+
+    def exact(self, index: Index, q: Question, p: int, bm25: float, own_terms) -> tuple[float, ...]:
+        """(document share, votes, relative BM25, telling share, local
+        share): features known before a passage is scored, so its bound
+        holds them exactly."""
+        present = index.where[p].__contains__
+        weighted, total = self.local(index, p, own_terms)
+        local = 0.0
+        for term, w in weighted:
+            if present(term):
+                local += w
+        return (
+            _document_share(index, own_terms, p, self.docs),
+            self.votes.get(index.passage_doc[p], 0) / self.size,
+            bm25 / self.top_bm25,
+            _telling_share(q, present) / self.telling,
+            local / total,
+        )
+
+
+def _telling_share(q: Question, present) -> float:
+    """The telling weight of the question's words that `present` holds."""
+    value = 0.0
+    for term, w in q.telling:
+        if term and present(term):
+            value += w
+    return value
+
+
+def _candidate(
+    index: Index, q: Question, p: int, bm25: float, title: float, mass: float, plan=None, first: int = 0, pool=None
+) -> Candidate:
+    """Pool passage p scored: its best sentence and the re-ranking score,
+    `first` its place in the first stage's pool, `pool` its _Pool."""
     where = index.where[p]
     get = where.get
     n = index.sentence_counts[p] or 1
     weights = [0.0] * n
     own_terms, related = plan or _plan(q)
+    held = 0.0  # the passage's matched IDF: each word once, else its best relative
     for term, idf in own_terms:
         found = get(term)
         if found:
+            held += idf
             for i in found:
                 weights[i] += idf
     present = where.__contains__
@@ -601,11 +764,16 @@ def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mas
         best: dict[int, float] = {}
         # Only the relatives this passage holds (filtered in C): the others
         # add nothing. A sentence takes its best relative; ties add the same.
+        top = 0.0
         for r in filter(present, words):
             w = weight[r]
+            if w > top:
+                top = w
             for i in where[r]:
                 if w > best.get(i, 0.0) and i not in own:
                     best[i] = w
+        if not own:
+            held += top
         # Only the sentences a relative reached: adding 0.0 elsewhere
         # would change nothing.
         for i, w in best.items():
@@ -632,7 +800,41 @@ def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mas
         if value > best_value:
             best, best_value, best_nb = i, value, nb
     sentence_weight = weights[best] + W_BIGRAM * phrase[best] + cue[best]
-    score = (W_PASSAGE * bm25 + W_TITLE * title + W_SENTENCE * sentence_weight + W_NEIGHBOUR * best_nb) / mass
+    if pool is None:
+        pool = _Pool(index, q, (p,), {p: bm25})
+    document, votes, relative, telling, local = pool.exact(index, q, p, bm25, own_terms)
+    holds = _sentence_holds(index, p, best)
+    weighted, local_total = pool.local(index, p, own_terms)
+    local_sentence = 0.0
+    for term, w in weighted:
+        if holds(term):
+            local_sentence += w
+    features = (
+        bm25 / mass,
+        title / mass,
+        weights[best] / mass,
+        phrase[best] / mass,
+        1.0 if cue[best] else 0.0,
+        best_nb / mass,
+        held / mass,
+        bigram / mass,
+        _proximity(index, q, p, best) * weights[best] / mass,
+        _pair(where, own_terms, best, n) / mass,
+        1.0 / (1 + first),
+        document / mass,
+        votes,
+        relative,
+        telling,
+        _telling_share(q, holds) / pool.telling,
+        local,
+        local_sentence / local_total,
+        _density(index, q, p, best) * weights[best] / mass,
+        max(0.0, 1.0 - held / mass),
+        1.0 / (1 + best),
+    )
+    score = 0.0
+    for w, x in zip(RERANK, features, strict=True):
+        score += w * x
     if index.heading[p]:
         score *= HEADING
     return Candidate(
@@ -645,7 +847,116 @@ def _candidate(index: Index, q: Question, p: int, bm25: float, title: float, mas
         bigram=bigram,
         neighbour=best_nb,
         weights=tuple(weights),
+        features=features,
     )
+
+
+def _density(index: Index, q: Question, p: int, i: int) -> float:
+    """The share of sentence i's terms that are question terms."""
+    sentences = index.sentences[p]
+    if not sentences or not sentences[i].terms:
+        return 0.0
+    terms = sentences[i].terms
+    wanted = q.terms
+    return sum(1 for t in terms if t in wanted) / len(terms)
+
+
+def _sentence_holds(index: Index, p: int, i: int):
+    """A membership test for sentence i of passage p's terms."""
+    sentences = index.sentences[p]
+    if not sentences:
+        return frozenset().__contains__
+    return frozenset(sentences[i].terms).__contains__
+
+
+def _proximity(index: Index, q: Question, p: int, i: int) -> float:
+    """How close the question's own terms stand in sentence i of passage p:
+    (k - 1) / (w - 1) for the k distinct terms it holds and the shortest run
+    of its terms holding them all (w terms long); 0 below two terms."""
+    sentences = index.sentences[p]
+    if not sentences:
+        return 0.0
+    wanted = q.terms
+    terms = sentences[i].terms
+    hits = [(pos, t) for pos, t in enumerate(terms) if t in wanted]
+    k = len(dict.fromkeys(t for _, t in hits))
+    if k < 2:
+        return 0.0
+    # The shortest window of hits holding all k terms (two pointers).
+    counts: dict[str, int] = {}
+    have, lo, width = 0, 0, len(terms)
+    for pos, t in hits:
+        counts[t] = counts.get(t, 0) + 1
+        if counts[t] == 1:
+            have += 1
+        while have == k:
+            start, first = hits[lo]
+            width = min(width, pos - start + 1)
+            counts[first] -= 1
+            if not counts[first]:
+                have -= 1
+            lo += 1
+    return (k - 1) / (width - 1)
+
+
+def _pair(where, own_terms, best: int, n: int) -> float:
+    """The IDF of the question's own terms that sentence `best` and its
+    better neighbour hold between them (each term once)."""
+    value = 0.0
+    for j in (best - 1, best + 1):
+        if j < 0 or j >= n:
+            continue
+        total = 0.0
+        for term, idf in own_terms:
+            found = where.get(term)
+            if found and (best in found or j in found):
+                total += idf
+        if total > value:
+            value = total
+    if not value:
+        for term, idf in own_terms:
+            found = where.get(term)
+            if found and best in found:
+                value += idf
+    return value
+
+
+def _document_share(index: Index, own_terms, p: int, docs) -> float:
+    """The IDF of the question's own terms that some passage of p's document
+    holds (memoized per document in `docs`, one question's memo)."""
+    doc = index.passage_doc[p]
+    if docs is not None:
+        found = docs.get(doc)
+        if found is not None:
+            return found
+    lo, hi = _document_range(index, p)
+    value = 0.0
+    for term, idf in own_terms:
+        if _in_passages(index, term, lo, hi):
+            value += idf
+    if docs is not None:
+        docs[doc] = value
+    return value
+
+
+def pool_features(index: Index, q: Question, k: int = CANDIDATES) -> list[tuple[int, tuple[float, ...]]]:
+    """(passage, features x its heading factor) for each of the first
+    stage's k pool passages, in pool order: what the re-ranker is fitted on
+    (bench/tools/rerank_fit.py)."""
+    mass = q.mass or 1.0
+    title_docs: dict[int, float] = {}
+    for term, idf in zip(q.terms, q.idf, strict=False):
+        for doc in index.title_postings.get(term, ()):
+            title_docs[doc] = title_docs.get(doc, 0.0) + idf
+    pool, acc = _full_pool(index, q, title_docs, _heading_factors(index), k)
+    plan = _plan(q)
+    context = _Pool(index, q, pool, acc)
+    out = []
+    for place, p in enumerate(pool):
+        c = _candidate(index, q, p, acc[p], title_docs.get(index.passage_doc[p], 0.0), mass, plan, place, context)
+        factor = HEADING if index.heading[p] else 1.0
+        out.append((p, tuple(factor * x for x in c.features)))
+    return out
 
 
 def confidence(index: Index, q: Question, c: Candidate) -> float:
@@ -979,9 +1290,10 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
         "terms": rows,
         "related_terms": related_rows,
         "sentences": sentence_rows,
+        "rerank_features": {name: round(x, 4) for name, x in zip(RERANK_FEATURES, c.features, strict=True)},
         "rule": (
-            f"score = ({W_PASSAGE} x BM25 + {W_TITLE} x title + {W_SENTENCE} x best sentence"
-            f" + {W_NEIGHBOUR} x its neighbours) / question mass; the best sentence holds the most"
+            "score = the learned weights (RERANK) x the passage's features (rerank_features, most of"
+            f" them shares of the question's IDF), x {HEADING} for a heading; the best sentence holds the most"
             f" question IDF, plus {W_BIGRAM} x the weight of question word pairs it repeats; a neighbour"
             f" joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight; a question"
             f" word the passage or sentence lacks counts through its best lexicon relative at {W_NEAR}"
