@@ -705,12 +705,15 @@ class _Pool:
             weighted = []
             total = 0.0
             for term, _ in own_terms:
-                ids = index.postings[term].ids
-                df = bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo)
-                w = lucene_idf(n, df)
+                w = lucene_idf(n, _count_in(index, term, lo, hi))
                 weighted.append((term, w))
                 total += w
-            found = self.locals[doc] = (tuple(weighted), total or 1.0)
+            found = self.locals[doc] = (
+                tuple(weighted),
+                total or 1.0,
+                tuple(t for t, _ in weighted),
+                tuple(w for _, w in weighted),
+            )
         return found
 
     def exact(self, index: Index, q: Question, p: int, bm25: float, own_terms) -> tuple[float, ...]:
@@ -718,11 +721,9 @@ class _Pool:
         share): features known before a passage is scored, so its bound
         holds them exactly."""
         present = index.where[p].__contains__
-        weighted, total = self.local(index, p, own_terms)
-        local = 0.0
-        for term, w in weighted:
-            if present(term):
-                local += w
+        _, total, terms, weights = self.local(index, p, own_terms)
+        # Summed by C iterators in the terms' order: the same floats as a loop.
+        local = sum(compress(weights, map(present, terms)), 0.0)
         return (
             _document_share(index, own_terms, p, self.docs),
             self.votes.get(index.passage_doc[p], 0) / self.size,
@@ -733,12 +734,9 @@ class _Pool:
 
 
 def _telling_share(q: Question, present) -> float:
-    """The telling weight of the question's words that `present` holds."""
-    value = 0.0
-    for term, w in q.telling:
-        if term and present(term):
-            value += w
-    return value
+    """The telling weight of the question's words that `present` holds
+    (summed in the question's order by C iterators; "" is never present)."""
+    return sum(compress([w for _, w in q.telling], map(present, [t for t, _ in q.telling])), 0.0)
 
 
 def _candidate(
@@ -804,7 +802,7 @@ def _candidate(
         pool = _Pool(index, q, (p,), {p: bm25})
     document, votes, relative, telling, local = pool.exact(index, q, p, bm25, own_terms)
     holds = _sentence_holds(index, p, best)
-    weighted, local_total = pool.local(index, p, own_terms)
+    weighted, local_total, _, _ = pool.local(index, p, own_terms)
     local_sentence = 0.0
     for term, w in weighted:
         if holds(term):
@@ -1031,12 +1029,34 @@ def _document_range(index: Index, p: int) -> tuple[int, int]:
 
 def _in_passages(index: Index, term: str, lo: int, hi: int) -> bool:
     """Whether one of the passages [lo, hi) holds the term."""
-    found = index.postings.get(term)
-    if not found:
-        return False
-    ids = found.ids
-    i = bisect.bisect_left(ids, lo)
-    return i < len(ids) and ids[i] < hi
+    return _count_in(index, term, lo, hi) > 0
+
+
+# The most (term, document) counts _count_in remembers.
+COUNT_MEMO = 1_000_000
+
+
+def _count_in(index: Index, term: str, lo: int, hi: int) -> int:
+    """How many of the passages [lo, hi), one document's (see
+    _document_range), hold the term: memoized per term and document, as
+    the re-ranker and the confidence ask it of every pool passage."""
+    try:
+        memo = index._count_memo
+    except AttributeError:
+        memo = index._count_memo = {}
+    key = (term, lo)
+    found = memo.get(key)
+    if found is None:
+        postings = index.postings.get(term)
+        if not postings:
+            found = 0
+        else:
+            ids = postings.ids
+            found = bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo)
+        if len(memo) >= COUNT_MEMO:
+            memo.clear()
+        memo[key] = found
+    return found
 
 
 def _in_title(index: Index, term: str, doc: int) -> bool:
