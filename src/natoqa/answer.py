@@ -601,11 +601,7 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
     relatives over a fixed index, so it is memoized on them: questions
     share their words far more often than they repeat."""
     key = (term, relatives)
-    try:
-        memo = index._related_memo
-    except AttributeError:
-        memo = index._related_memo = {}
-        index._related_memo_size = 0
+    memo = _memo(index, "_related_memo", RELATED_MEMO)
     found = memo.get(key)
     if found is not None:
         return found
@@ -624,13 +620,7 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
     # passage's sentence map.
     own = index.placed(term) if term else ()
     ps = [p for p in best if p not in own]
-    found = (ps, [best[p] for p in ps])
-    if index._related_memo_size + len(ps) > RELATED_MEMO:
-        memo.clear()
-        index._related_memo_size = 0
-    memo[key] = found
-    index._related_memo_size += len(ps)
-    return found
+    return memo.put(key, (ps, [best[p] for p in ps]), len(ps))
 
 
 # The most (passage, weight) pairs _weights_map keeps in all.
@@ -640,21 +630,40 @@ WEIGHTS_MEMO = 2_000_000
 def _weights_map(index: Index, term: str) -> dict[int, float]:
     """A term's tf weights as a map from passage (memoized per term, a pure
     function of the index; cleared past WEIGHTS_MEMO pairs)."""
-    try:
-        memo = index._weights_maps
-    except AttributeError:
-        memo = index._weights_maps = {}
-        index._weights_size = 0
+    memo = _memo(index, "_weights_maps", WEIGHTS_MEMO)
     found = memo.get(term)
     if found is None:
         postings = index.postings[term]
-        n = len(postings.ids)
-        if index._weights_size + n > WEIGHTS_MEMO:
-            memo.clear()
-            index._weights_size = 0
-        found = memo[term] = dict(zip(postings.ids, postings.weights, strict=True))
-        index._weights_size += n
+        found = memo.put(term, dict(zip(postings.ids, postings.weights, strict=True)), len(postings.ids))
     return found
+
+
+class _Memo(dict):
+    """A memo kept on the index (see _memo) that empties itself when the
+    sizes of what it holds pass a limit: a bound on a long batch's memory."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.size = 0
+
+    def put(self, key, value, size: int = 1):
+        if self.size + size > self.limit:
+            self.clear()
+            self.size = 0
+        self[key] = value
+        self.size += size
+        return value
+
+
+def _memo(index: Index, name: str, limit: int) -> _Memo:
+    """The index's memo `name`, made on first use: the index and the
+    lexicon are fixed, so what is worked out from them once stays true."""
+    memo = getattr(index, name, None)
+    if memo is None:
+        memo = _Memo(limit)
+        setattr(index, name, memo)
+    return memo
 
 
 def _plan(q: Question) -> tuple:
@@ -1040,22 +1049,13 @@ def _count_in(index: Index, term: str, lo: int, hi: int) -> int:
     """How many of the passages [lo, hi), one document's (see
     _document_range), hold the term: memoized per term and document, as
     the re-ranker and the confidence ask it of every pool passage."""
-    try:
-        memo = index._count_memo
-    except AttributeError:
-        memo = index._count_memo = {}
+    memo = _memo(index, "_count_memo", COUNT_MEMO)
     key = (term, lo)
     found = memo.get(key)
     if found is None:
         postings = index.postings.get(term)
-        if not postings:
-            found = 0
-        else:
-            ids = postings.ids
-            found = bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo)
-        if len(memo) >= COUNT_MEMO:
-            memo.clear()
-        memo[key] = found
+        ids = postings.ids if postings else ()
+        found = memo.put(key, bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo))
     return found
 
 
