@@ -685,7 +685,7 @@ class _Pool:
     passages in it, the best BM25, the question's telling weight, and a
     memo of document shares (see _document_share)."""
 
-    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "locals")
+    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "locals", "exacts")
 
     def __init__(self, index: Index, q: Question, pool, acc) -> None:
         self.docs: dict[int, float] = {}
@@ -700,6 +700,9 @@ class _Pool:
             total += w
         self.telling = total or 1.0
         self.locals: dict[int, tuple] = {}
+        # Each passage's exact features, worked out for its bound and read
+        # again when it is scored.
+        self.exacts: dict[tuple[int, float], tuple[float, ...]] = {}
 
     def local(self, index: Index, p: int, own_terms) -> tuple[tuple[tuple[str, float], ...], float]:
         """The question's own terms weighted by their IDF among the passages
@@ -729,17 +732,21 @@ class _Pool:
         """(document share, votes, relative BM25, telling share, local
         share): features known before a passage is scored, so its bound
         holds them exactly."""
+        found = self.exacts.get((p, bm25))
+        if found is not None:
+            return found
         present = index.where[p].__contains__
         _, total, terms, weights = self.local(index, p, own_terms)
         # Summed by C iterators in the terms' order: the same floats as a loop.
         local = sum(compress(weights, map(present, terms)), 0.0)
-        return (
+        found = self.exacts[(p, bm25)] = (
             _document_share(index, own_terms, p, self.docs),
             self.votes.get(index.passage_doc[p], 0) / self.size,
             bm25 / self.top_bm25,
             _telling_share(q, present) / self.telling,
             local / total,
         )
+        return found
 
 
 def _telling_share(q: Question, present) -> float:
