@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= How many troops is the U.S. sending to Poland?
 # The seed questions gate: a ratchet at the pass rate natoqa reaches today
-# (27 of 38; the paraphrases it misses have no lexical link to the article).
+# (28 of 38; the paraphrases it misses have no lexical link to the article).
 # Raise it as answers improve; a change that loses a passing question fails CI.
-SEED_MIN_PASS_RATE ?= 0.71
+SEED_MIN_PASS_RATE ?= 0.73
 
 .PHONY: run test lint format bench bench-quick bench-speed fuzz screenshot clean
 

@@ -251,3 +251,33 @@ def test_a_long_quote_is_cut_to_whole_words_within_the_limit(tmp_path):
     assert answermod.LONG_QUOTE - 20 < len(quote.text) <= answermod.LONG_QUOTE
     start = sentence.index(quote.text)
     assert (start == 0 or sentence[start - 1] == " ") and sentence[start + len(quote.text)] in " ,"
+
+
+def test_two_words_of_one_name_meet_its_one_word_synonym(tmp_path, monkeypatch):
+    # WordNet lists "United Kingdom" as one lemma with "Britain": the
+    # lexicon keeps two-word lemmas under their joined terms.
+    from natoqa import store
+
+    assert "britain" in textmod.related("unit_kingdom")[0]
+    root = make_corpus(
+        tmp_path / "c",
+        {
+            "news.txt": "Allies\n\nBritain is sending warships and planes to the region.\n\n"
+            "Germany is sending more troops to Lithuania.\n\n"
+            "France offered to host talks in Paris next week.\n"
+        },
+    )
+    index = store.load_index(load_corpus(root), use_cache=False)
+    question = "What is the United Kingdom sending?"
+    result = answermod.ask(index, question)
+    assert result.answered and "Britain" in result.answers[0].quote.text
+    q = answermod.analyse(index, question)
+    assert "united kingdom" in q.related_words
+    # Without the pair's entry, "United Kingdom" meets nothing of Britain.
+    real = textmod.related
+    monkeypatch.setattr(textmod, "related", lambda term: ((), ()) if "_" in term else real(term))
+    index = store.load_index(load_corpus(root), use_cache=False)
+    q = answermod.analyse(index, question)
+    assert "united kingdom" not in q.related_words
+    result = answermod.ask(index, question)
+    assert not result.answered or "Britain" not in result.answers[0].quote.text

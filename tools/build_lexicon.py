@@ -19,6 +19,9 @@ pertainyms ("canadian" -> "canada"). FAR: for proper nouns (a capitalized
 lemma, or an instance of a class), the content words of the first clause of
 their gloss and the words of their (instance) hypernyms and part holonyms
 ("kremlin" -> "govern russia", "kiev" -> "capit largest citi ukrain").
+A two-word lemma ("united kingdom") is a TERM too, its two terms joined by
+"_" ("unit_kingdom"), with NEAR only: the one-word lemmas of its synsets
+("britain", "uk"); natoqa.answer looks it up for two adjacent question words.
 Only terms in natoqa's wordfreq.txt are kept as relatives, which keeps the
 file small: a relative too rare for that list seldom helps a match. Senses
 tagged in under MIN_SHARE of a word's uses in WordNet's concordance are
@@ -48,6 +51,7 @@ HEADER = """\
 # TERM and its relatives are natoqa terms (Snowball stems, American spelling).
 # NEAR: synonyms, derivationally related forms and pertainyms; FAR: for
 # proper nouns, the content words of their definition and of their classes.
+# A two-word TERM ("unit_kingdom") lists one-word synonyms only ("britain").
 # natoqa adds them to a question at a discount (natoqa.answer), so a
 # paraphrase ("penalties", "Kremlin") meets the article's words ("sanctions",
 # "Russia"). Built by tools/build_lexicon.py from WordNet 3.0.
@@ -167,6 +171,17 @@ def main(argv: list[str]) -> int:
         t = textmod.terms(text)
         return t[0] if len(t) == 1 else None
 
+    def two_terms(word: str) -> str | None:
+        """A two-word lemma's key: its two terms joined by "_" ("united
+        kingdom" -> "unit_kingdom"), as natoqa.answer looks up a question's
+        adjacent words; None unless both words are plain words and terms."""
+        text = lemma_text(word)
+        parts = text.split(" ")
+        if len(parts) != 2 or not all(part.isalpha() for part in parts):
+            return None
+        t = textmod.terms(text)
+        return "_".join(t) if len(t) == 2 else None
+
     near: dict[str, dict[str, None]] = {}
     far: dict[str, dict[str, None]] = {}
     index = {pos: read_index(folder, pos) for pos in POS}
@@ -174,6 +189,12 @@ def main(argv: list[str]) -> int:
     for pos in POS:
         for lemma, all_offsets in index[pos].items():
             key = one_term(lemma)
+            phrase = key is None
+            if phrase:
+                # Two-word lemmas get their one-word synonyms only ("united
+                # kingdom" -> "britain"): a question may name what the text
+                # calls in one word.
+                key = two_terms(lemma)
             if key is None or lemma in stop:
                 continue
             n = near.setdefault(key, {})
@@ -192,7 +213,7 @@ def main(argv: list[str]) -> int:
                         t = one_term(data[tpos][target]["words"][tword - 1])
                         if t:
                             n[t] = None
-                if offset not in all_offsets[:FAR_SENSES]:
+                if phrase or offset not in all_offsets[:FAR_SENSES]:
                     continue
                 spelled = words[number - 1] if number else lemma
                 related = []

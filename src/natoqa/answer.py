@@ -269,6 +269,9 @@ def analyse(index: Index, question: str) -> Question:
             mass += idf
         sequence.append(term)
     related, related_of, related_words = _relatives(index, stems, telling, weights, top_idf)
+    related, related_of, related_words = _phrase_relatives(
+        index, question, words, stop, stems, telling, weights, top_idf, related, related_of, related_words
+    )
     bigrams = {}
     for a, b in zip(sequence, sequence[1:], strict=False):
         if a and b and a != b:
@@ -317,6 +320,46 @@ def _relatives(index: Index, stems, telling, weights, top_idf):
         else:
             related_of.append(-1)
     return tuple(related), tuple(related_of), tuple(words)
+
+
+def _phrase_relatives(
+    index, question, words, stop, stems, telling, weights, top_idf, related, related_of, related_words
+):
+    """Add the lexicon's one-word synonyms of two adjacent question words
+    that WordNet lists as one lemma ("United Kingdom" -> "Britain"): a
+    group standing in for the pair, and the relatives confidence counts
+    for each of the two words."""
+    if len(stems) < 2:
+        return related, related_of, related_words
+    own = set(stems) | set(weights)
+    slots = {word: k for k, word in enumerate(telling)}
+    related, related_of, related_words = list(related), list(related_of), list(related_words)
+    pairs = []
+    for (a, _, a_end), (b, b_start, _) in zip(words, words[1:], strict=False):
+        # Two words of one name: nothing but space between them.
+        if a not in stop and b not in stop and not question[a_end:b_start].strip():
+            pairs.append((a, b))
+    for a, b in pairs:
+        sa, sb = textmod.stem(a), textmod.stem(b)
+        near, _ = _corpus_relatives(index, f"{sa}_{sb}")
+        if not near:
+            continue
+        known = [weights[t] for t in (telling[sa][0], telling[sb][0]) if t in weights]
+        base = max(known, default=top_idf)
+        found = tuple((r, W_NEAR * min(r_idf, base), "near") for r, r_idf in near if r not in own)[:MAX_NEAR]
+        if not found:
+            continue
+        group = len(related)
+        related.append(("", found))
+        related_words.append(f"{a} {b}")
+        # In confidence each word counts through the pair's synonyms, not
+        # its own relatives: "kingdom" alone is a "land", in "United
+        # Kingdom" it is "Britain".
+        for stem in (sa, sb):
+            k = slots.get(stem)
+            if k is not None:
+                related_of[k] = group
+    return tuple(related), tuple(related_of), tuple(related_words)
 
 
 def _corpus_relatives(index: Index, word: str):
