@@ -593,7 +593,12 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
                 best[p] = wt if v is None else max(v, wt)
         for p, v in best.items():
             scores[p] = scores[p] + v
-    keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in scores.items()]
+    # Relatives only add: the k passages that set the bar still reach it,
+    # so a survivor that cannot reach it even with the best title score is
+    # not in the pool (picked by C iterators; its key is never needed).
+    reach = bar - title_max
+    near = compress(scores.keys(), map(reach.__le__, scores.values()))
+    keys = [(-(scores[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
     return [p for _, p in heapq.nsmallest(k, keys)], scores
 
 
