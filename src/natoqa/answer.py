@@ -339,12 +339,18 @@ def _phrase_relatives(
         # Two words of one name: nothing but space between them.
         if a not in stop and b not in stop and not question[a_end:b_start].strip():
             pairs.append((a, b))
+    seen = set()
     for a, b in pairs:
         sa, sb = textmod.stem(a), textmod.stem(b)
+        if (sa, sb) in seen:
+            continue  # a name the question repeats counts once, as its words do
+        seen.add((sa, sb))
         near, _ = _corpus_relatives(index, f"{sa}_{sb}")
         if not near:
             continue
-        known = [weights[t] for t in (telling[sa][0], telling[sb][0]) if t in weights]
+        # A stem `telling` lacks stands for itself: it is an earlier word's
+        # stand-in ("britan" -> "britain" before "Great Britain").
+        known = [weights[t] for t in (telling[x][0] if x in telling else x for x in (sa, sb)) if t in weights]
         base = max(known, default=top_idf)
         found = tuple((r, W_NEAR * min(r_idf, base), "near") for r, r_idf in near if r not in own)[:MAX_NEAR]
         if not found:
