@@ -371,19 +371,20 @@ def _phrase_relatives(
 def _corpus_relatives(index: Index, word: str):
     """(near, far) lexicon relatives of a word that the corpus uses, each
     with its IDF: memoized per word, as the lexicon and the corpus are fixed."""
-    try:
-        memo = index._relatives_memo
-    except AttributeError:
-        memo = index._relatives_memo = {}
+    memo = _memo(index, "_relatives_memo", WORDS_MEMO)
     found = memo.get(word)
     if found is None:
         near, far = textmod.related(word)
         idf = index.idf
-        found = memo[word] = (
-            tuple((r, idf[r]) for r in near if r in idf),
-            tuple((r, idf[r]) for r in far if r in idf),
+        found = memo.put(
+            word,
+            (tuple((r, idf[r]) for r in near if r in idf), tuple((r, idf[r]) for r in far if r in idf)),
         )
     return found
+
+
+# The most words (or terms) a per-word memo of the index keeps.
+WORDS_MEMO = 500_000
 
 
 def _stand_in(index: Index, term: str) -> str | None:
@@ -610,13 +611,10 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
 
 def _max_weight(index: Index, term: str) -> float:
     """The largest tf weight in a term's postings (memoized)."""
-    try:
-        memo = index._max_weight
-    except AttributeError:
-        memo = index._max_weight = {}
+    memo = _memo(index, "_max_weight", WORDS_MEMO)
     found = memo.get(term)
     if found is None:
-        found = memo[term] = max(index.postings[term].weights, default=0.0)
+        found = memo.put(term, max(index.postings[term].weights, default=0.0))
     return found
 
 
