@@ -145,3 +145,87 @@ def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeyp
     fresh = store.load_index(load_corpus(tiny_corpus))
     assert [fresh.postings.get(t).ids.tolist() for t in terms] == [list(index.postings[t].ids) for t in terms]
     assert fresh.postings.get("zzznotaword") is None
+
+
+def arrays(monkeypatch, on: bool):
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0 if on else 10**12)
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", -1)
+
+
+def test_the_array_first_stage_equals_the_dict_walk_on_the_seed_questions(seed_index, monkeypatch):
+    questions = seed_questions() + ["NATO", "troops Poland Romania", "zebra quantum", "penalties worry"]
+    arrays(monkeypatch, False)
+    plain = [ranked(seed_index, q) for q in questions]
+    arrays(monkeypatch, True)
+    assert [ranked(seed_index, q) for q in questions] == plain
+
+
+@pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
+def test_the_array_first_stage_equals_the_dict_walk_on_squad(monkeypatch):
+    index = store.load_index(load_corpus(SQUAD / "corpus"))
+    questions = squad_questions(150)
+    arrays(monkeypatch, False)
+    plain = [ranked(index, q) for q in questions]
+    arrays(monkeypatch, True)
+    assert [ranked(index, q) for q in questions] == plain
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.booleans(), st.integers(1, 14))
+def test_the_array_first_stage_never_changes_the_pool(seed_index, picks, related, depth):
+    words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    question = " ".join(words[i % len(words)] for i in picks) + (" penalties worry" if related else "")
+    saved = answermod.ARRAYS_MIN, answermod.ARRAYS_AFTER
+    q = analyse(seed_index, question)
+    try:
+        answermod.ARRAYS_MIN = 10**12
+        plain = [asdict(c) for c in rank(seed_index, q, depth)]
+        answermod.ARRAYS_MIN, answermod.ARRAYS_AFTER = 0, -1
+        assert [asdict(c) for c in rank(seed_index, q, depth)] == plain
+    finally:
+        answermod.ARRAYS_MIN, answermod.ARRAYS_AFTER = saved
+
+
+def test_one_question_never_imports_numpy(tmp_path):
+    # A corpus past ARRAYS_MIN passages: one question is answered by the
+    # dict walk, in a process that never imports numpy.
+    import subprocess
+    import sys
+
+    body = "\n\n".join(f"Passage {i} tells of harbour number {i} and its {i % 7} cranes." for i in range(1_200))
+    (tmp_path / "ports.txt").write_text(body + "\n", "utf-8")
+    (tmp_path / "INDEX.md").write_text("# Ports\n\n- [Ports](ports.txt)\n", "utf-8")
+    code = (
+        "import sys\n"
+        "from natoqa import store\n"
+        "from natoqa.answer import ask\n"
+        "from natoqa.corpus import load_corpus\n"
+        f"index = store.load_index(load_corpus({str(tmp_path)!r}), use_cache=False)\n"
+        "assert index.n_passages >= 1_000, index.n_passages\n"
+        "assert ask(index, 'How many cranes has harbour 17?').answers\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_batch_switches_to_the_arrays_with_the_same_answers(monkeypatch, seed_index):
+    # Past ARRAYS_AFTER, the same index answers from the arrays: the
+    # answers on either side of the switch are the ones the walk gives.
+    questions = seed_questions()
+    arrays(monkeypatch, False)
+    plain = [render.to_json(render.result_dict(ask(seed_index, q))) for q in questions]
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", getattr(seed_index, "_walked", 0) + 10 * seed_index.n_passages)
+    got = [render.to_json(render.result_dict(ask(seed_index, q))) for q in questions]
+    assert got == plain
+    assert answermod._numpy() is not None and seed_index._walked > answermod.ARRAYS_AFTER
+
+
+def test_without_numpy_the_dict_walk_serves(seed_index, monkeypatch):
+    questions = seed_questions()[:10]
+    arrays(monkeypatch, False)
+    plain = [ranked(seed_index, q) for q in questions]
+    arrays(monkeypatch, True)
+    monkeypatch.setattr(answermod, "_np", None)  # as if numpy could not be imported
+    assert [ranked(seed_index, q) for q in questions] == plain
