@@ -33,18 +33,22 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     `factors` are the passages' heading factors, `memo` a bounded memo
     (answer._Memo) for each related word's best-relative weights."""
     arrays = _arrays(np, index, factors)
-    n = index.n_passages
-    acc = np.zeros(n)
     postings = index.postings
+    ids, values = [], []
     for term, w in zip(q.terms, q.idf, strict=False):
         found = postings.get(term)
         if found:
-            ids = np.frombuffer(found.ids, dtype=np.intc)
-            # A passage appears once per posting list: no index repeats.
-            acc[ids] += w * np.frombuffer(found.weights, dtype=np.float64)
+            ids.append(np.frombuffer(found.ids, dtype=np.intc))
+            values.append(w * np.frombuffer(found.weights, dtype=np.float64))
     for term, relatives in q.related:
-        ids, values = _related(np, index, term, relatives, memo)
-        acc[ids] += values
+        found = _related(np, index, term, relatives, memo)
+        ids.append(found[0])
+        values.append(found[1])
+    if not ids:
+        return [], {}
+    # bincount adds each passage's values from 0.0 in the order given,
+    # terms first and then each related word: the dict walk's sums.
+    acc = np.bincount(np.concatenate(ids), np.concatenate(values), index.n_passages)
     # Every weight added is above zero (a positive IDF times a positive tf
     # weight), so the passages matched are exactly those scored above zero.
     matched = np.flatnonzero(acc > 0.0)
