@@ -766,7 +766,7 @@ class _Pool:
     passages in it, the best BM25, the question's telling weight, and a
     memo of document shares (see _document_share)."""
 
-    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "locals", "exacts")
+    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "telling_terms", "telling_weights", "locals", "exacts")
 
     def __init__(self, index: Index, q: Question, pool, acc) -> None:
         self.docs: dict[int, float] = {}
@@ -780,6 +780,8 @@ class _Pool:
         for _, w in q.telling:
             total += w
         self.telling = total or 1.0
+        self.telling_terms = tuple(t for t, _ in q.telling)
+        self.telling_weights = tuple(w for _, w in q.telling)
         self.locals: dict[int, tuple] = {}
         # Each passage's exact features, worked out for its bound and read
         # again when it is scored.
@@ -809,6 +811,11 @@ class _Pool:
             )
         return found
 
+    def telling_share(self, present) -> float:
+        """The telling weight of the question's words that `present` holds
+        (summed in the question's order by C iterators; "" is never present)."""
+        return sum(compress(self.telling_weights, map(present, self.telling_terms)), 0.0)
+
     def exact(self, index: Index, q: Question, p: int, bm25: float, own_terms) -> tuple[float, ...]:
         """(document share, votes, relative BM25, telling share, local
         share): features known before a passage is scored, so its bound
@@ -824,16 +831,10 @@ class _Pool:
             _document_share(index, own_terms, p, self.docs),
             self.votes.get(index.passage_doc[p], 0) / self.size,
             bm25 / self.top_bm25,
-            _telling_share(q, present) / self.telling,
+            self.telling_share(present) / self.telling,
             local / total,
         )
         return found
-
-
-def _telling_share(q: Question, present) -> float:
-    """The telling weight of the question's words that `present` holds
-    (summed in the question's order by C iterators; "" is never present)."""
-    return sum(compress([w for _, w in q.telling], map(present, [t for t, _ in q.telling])), 0.0)
 
 
 def _candidate(
@@ -920,7 +921,7 @@ def _candidate(
         votes,
         relative,
         telling,
-        _telling_share(q, holds) / pool.telling,
+        pool.telling_share(holds) / pool.telling,
         local,
         local_sentence / local_total,
         _density(index, q, p, best) * weights[best] / mass,
