@@ -229,3 +229,14 @@ def test_without_numpy_the_dict_walk_serves(seed_index, monkeypatch):
     arrays(monkeypatch, True)
     monkeypatch.setattr(answermod, "_np", None)  # as if numpy could not be imported
     assert [ranked(seed_index, q) for q in questions] == plain
+
+
+@pytest.mark.parametrize("depth", [13, 20, 40])
+def test_a_deeper_ranking_keeps_the_first_answers(seed_index, depth):
+    # Past the re-ranker's pool, more answers are listed after the first
+    # ones; the first ones do not move.
+    for question in seed_questions():
+        q = analyse(seed_index, question)
+        shallow = [asdict(c) for c in rank(seed_index, q, answermod.CANDIDATES)]
+        deep = [asdict(c) for c in rank(seed_index, q, depth)]
+        assert deep[: len(shallow)] == shallow

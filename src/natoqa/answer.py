@@ -396,7 +396,9 @@ def _stand_in(index: Index, term: str) -> str | None:
 
 
 def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> list[Candidate]:
-    """The best `depth` passages for a question, best first.
+    """The best `depth` passages for a question, best first: the re-ranked
+    CANDIDATES best of the first stage, then (for a deeper ranking) the
+    rest, re-ranked among themselves.
 
     With `exact`, only the first `exact` are sure to be there (and in their
     place): a passage of the pool whose score cannot reach the exact-th best
@@ -413,15 +415,20 @@ def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> lis
     pool, acc = _full_pool(index, q, title_docs, factor, k)
     plan = _plan(q)
     doc_of = index.passage_doc
+    order = lambda c: (-c.score, c.passage)  # noqa: E731
     if exact is None or exact >= len(pool):
-        context = _Pool(index, q, pool, acc)
+        # The re-ranker's pool is the first stage's CANDIDATES best, however
+        # deep the ranking goes: a passage past them is scored against the
+        # same pool and listed after them, so the first answers are the
+        # same whatever --top asks for.
+        context = _Pool(index, q, pool[:CANDIDATES], acc)
         out = [
             _candidate(index, q, p, acc[p], title_docs.get(doc_of[p], 0.0), mass, plan, place, context)
             for place, p in enumerate(pool)
         ]
-    else:
-        out = _best_candidates(index, q, pool, acc, title_docs, mass, plan, exact)
-    out.sort(key=lambda c: (-c.score, c.passage))
+        return (sorted(out[:CANDIDATES], key=order) + sorted(out[CANDIDATES:], key=order))[:depth]
+    out = _best_candidates(index, q, pool, acc, title_docs, mass, plan, exact)
+    out.sort(key=order)
     return out[:depth]
 
 
