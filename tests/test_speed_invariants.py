@@ -240,3 +240,15 @@ def test_a_deeper_ranking_keeps_the_first_answers(seed_index, depth):
         shallow = [asdict(c) for c in rank(seed_index, q, answermod.CANDIDATES)]
         deep = [asdict(c) for c in rank(seed_index, q, depth)]
         assert deep[: len(shallow)] == shallow
+
+
+def test_the_placed_sets_are_bounded(monkeypatch):
+    from natoqa import index as indexmod
+
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    monkeypatch.setattr(indexmod, "PLACED_MEMO", 40)
+    terms = sorted(index.idf, key=lambda t: -len(index.postings.ids(t)))[:30]
+    expected = {t: frozenset(index.postings.ids(t)) - frozenset(index.unplaced.get(t, ())) for t in terms}
+    for t in terms:
+        assert index.placed(t) == expected[t]
+        assert sum(map(len, index._placed.values())) <= max(40, len(expected[t]))

@@ -60,6 +60,10 @@ class Hit:
     score: float
 
 
+# The most passages Index.placed's sets hold in all.
+PLACED_MEMO = 2_000_000
+
+
 class Index:
     """BM25 statistics, postings and sentence analysis for one corpus.
 
@@ -190,18 +194,25 @@ class Index:
         self.unseen_idf = lucene_idf(self.n_passages, 0)
 
     def placed(self, term: str) -> frozenset[int]:
-        """The passages whose `where` lists the term, as a set (memoized)."""
+        """The passages whose `where` lists the term, as a set (memoized,
+        emptied past PLACED_MEMO passages in all: a long batch on a large
+        corpus would otherwise keep a set per word it ever met)."""
         try:
             memo = self._placed
         except AttributeError:
             memo = self._placed = {}
+            self._placed_size = 0
         found = memo.get(term)
         if found is None:
             found = frozenset(self.postings.ids(term))
             missing = self.unplaced.get(term)
             if missing:
                 found = found.difference(missing)
+            if self._placed_size + len(found) > PLACED_MEMO:
+                memo.clear()
+                self._placed_size = 0
             memo[term] = found
+            self._placed_size += len(found)
         return found
 
     def term_idf(self, term: str) -> float:
