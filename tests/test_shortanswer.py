@@ -45,9 +45,9 @@ def test_focus_word_is_the_noun_a_what_question_asks_for(question, focus):
 
 
 def chunk_texts(sentence: str) -> list[str]:
-    tokens = shortanswer.tokenize(sentence, 0, len(sentence))
-    breaks = shortanswer._breaks(sentence, tokens)
-    return [sentence[tokens[a].start : tokens[b].end] for a, b, _ in shortanswer._chunks(sentence, tokens, breaks)]
+    quote = shortanswer._Quote(sentence, 0, len(sentence))
+    chunks = shortanswer._chunks(quote.words, quote.breaks, quote.joined)
+    return [sentence[quote.starts[a] : quote.ends[b]] for a, b, _ in chunks]
 
 
 def test_chunks_end_at_verbs_and_join_over_of():
