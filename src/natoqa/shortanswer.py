@@ -404,18 +404,21 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     sentences = index.sentences[p]
     start, end = bounds or (sentences[first].start, sentences[last].end)
     quote = _quote_parts(index, p, passage_text, start, end)
-    starts, ends, words, stems = quote.starts, quote.ends, quote.words, quote.stems
-    caps, stops = quote.caps, quote.stops
+    starts, ends, words, stems, stops = quote.starts, quote.ends, quote.words, quote.stems, quote.stops
     n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
     asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
-    hits = [k for k in range(n) if not stops[k] and stems[k] in asked]
+    # Each token tested against the question once, not once per candidate
+    # holding it. The hits are the asked tokens that are no stopwords.
+    asked_at = list(map(asked.__contains__, stems))
+    hits = [k for k in compress(range(n), asked_at) if not stops[k]]
     # How much of the question surrounds each token: the answer sits where
     # the question's words gather, not next to one stray match.
     idf = dict(zip(q.terms, q.idf, strict=False))
     total = sum(idf.values()) or 1.0
-    hit_weight = [(k, stems[k], idf.get(stems[k], 0.0)) for k in hits]
+    hit_weight = [(stems[k], idf.get(stems[k], 0.0)) for k in hits]
+    gathered_in: dict[tuple[int, int], float] = {}  # per run of hits: candidates share windows
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
@@ -428,13 +431,12 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
         if weight <= 0:
             continue
         # Trim question words and glue from the edges of names and phrases.
-        trimmed = 0
         if kind in ("name", "phrase"):
             a0, b0 = a, b
-            while a <= b and (stems[a] in asked or stops[a]):
+            while a <= b and (asked_at[a] or stops[a]):
                 a += 1
             keep_focus = KEEP_FOCUS and focus and b > a and stems[b] == focus
-            while not keep_focus and b >= a and (stems[b] in asked or stops[b]):
+            while not keep_focus and b >= a and (asked_at[b] or stops[b]):
                 b -= 1
             if a > b:
                 continue
@@ -448,21 +450,21 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 a += 1
             if a > b:
                 continue
-            trimmed = sum(not stops[k] for k in range(a0, a)) + sum(not stops[k] for k in range(b + 1, b0 + 1))
             if keep_focus:
                 weight += W_FOCUS
-            elif trimmed and q.kind == THING:
-                weight -= W_TRIMMED
-        elif all(stems[k] in asked for k in range(a, b + 1) if quote.nums[k]):
+            elif q.kind == THING and not (all(stops[a0:a]) and all(stops[b + 1 : b0 + 1])):
+                weight -= W_TRIMMED  # content words were trimmed
+        elif all(asked_at[k] for k in range(a, b + 1) if quote.nums[k]):
             continue  # the number is the question's own
-        inside = sum(1 for k in range(a + 1, b) if stems[k] in asked and not stops[k])
-        weight -= W_INSIDE * inside
         if (a, b, kind) in seen:
             continue
         seen.add((a, b, kind))
+        lo, hi = bisect_left(hits, a), bisect_right(hits, b)
+        if b - a > 1:
+            weight -= W_INSIDE * (bisect_left(hits, b, lo, hi) - bisect_right(hits, a, lo, hi))
         # A name right before a lower-case noun modifies it ("Swiss canton",
         # "European terms"): the noun phrase, also a candidate, is the thing.
-        if kind == "name" and b + 1 < n and not quote.breaks[b + 1] and not caps[b + 1] and quote.joined[b]:
+        if kind == "name" and b + 1 < n and not quote.breaks[b + 1] and not quote.caps[b + 1] and quote.joined[b]:
             weight -= W_MODIFIER
         if kind == "name" and q.kind == PLACE and a > 0 and words[a - 1] in ("in", "at", "from", "near", "to"):
             weight += 1.0
@@ -472,30 +474,35 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             and any(quote.raws[k].endswith("%") or words[k] in ("percent", "per") for k in range(a, b + 1))
         ):
             weight += 1.0
-        # A question word inside the phrase counts as near: the kept focus
-        # noun ("the Black Sea" for "What sea") is the best sign there is.
-        lo, hi = bisect_left(hits, a), bisect_right(hits, b)
         left = hits[lo - 1] if lo else None
         right = hits[hi] if hi < len(hits) else None
-        if hits:
+        after = left is not None and (right is None or a - left <= right - b)
+        if lo < hi:
+            # A question word inside the phrase counts as near: the kept focus
+            # noun ("the Black Sea" for "What sea") is the best sign there is.
             near_hits = hits[lo:hi] + [x for x in (left, right) if x is not None]
             distance, h = min((min(abs(h - a), abs(h - b)), h) for h in near_hits)
-            if W_CLAUSE and (h < a or h > b):
-                gap = passage_text[ends[h] : starts[a]] if h < a else passage_text[ends[b] : starts[h]]
-                if _BOUNDARY.search(gap):
-                    weight -= W_CLAUSE
+        elif hits:
+            # The nearest question word outside, the one before on a tie.
+            distance, h = (a - left, left) if after else (right - b, right)
         else:
-            distance = n
+            distance, h = n, None
+        if W_CLAUSE and h is not None and (h < a or h > b):
+            gap = passage_text[ends[h] : starts[a]] if h < a else passage_text[ends[b] : starts[h]]
+            if _BOUNDARY.search(gap):
+                weight -= W_CLAUSE
         # An answer tends to follow the question's words ("wanted him to
         # enter the priesthood"), as the object of the verb they hold.
-        if left is not None and (right is None or a - left <= right - b):
+        if after:
             weight += W_AFTER
-        near: dict[str, float] = {}
-        for k in range(bisect_left(hits, a - WINDOW), bisect_right(hits, b + WINDOW)):
-            _, stem, w = hit_weight[k]
-            if w > near.get(stem, 0.0):
-                near[stem] = w
-        gathered = sum(near.values()) / total
+        window = bisect_left(hits, a - WINDOW, 0, lo), bisect_right(hits, b + WINDOW, hi)
+        gathered = gathered_in.get(window)
+        if gathered is None:
+            near: dict[str, float] = {}
+            for stem, w in hit_weight[window[0] : window[1]]:
+                if w > near.get(stem, 0.0):
+                    near[stem] = w
+            gathered = gathered_in[window] = sum(near.values()) / total
         score = weight - W_DISTANCE * distance - W_LENGTH * (b - a) + W_GATHER * gathered
         scored.append((score, a, b, kind, distance))
     scored.sort(key=lambda s: (-s[0], s[1]))
