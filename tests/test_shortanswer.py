@@ -10,7 +10,7 @@ from natoqa import shortanswer
 from natoqa.corpus import load_corpus
 from natoqa.index import Index
 
-from .conftest import make_corpus
+from .conftest import SEEDS, make_corpus
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,31 @@ def test_short_answer_in_a_one_sentence_quote(tiny_index, question, short):
     assert result.answered
     assert result.answers[0].answer is not None
     assert result.answers[0].answer.text == short
+
+
+@pytest.fixture(scope="module")
+def seed_index():
+    return Index(load_corpus(SEEDS))
+
+
+def test_index_terms_are_the_quote_stems(seed_index):
+    """A whole-sentence quote takes its new words' stems from the index's
+    sentence terms (shortanswer._index_stems): they must be the stems it
+    would compute itself, token for token."""
+    index = seed_index
+    compared = total = 0
+    for p in range(len(index.corpus.passages)):
+        text = index.corpus.passages[p].text
+        sentences = index.sentences[p]
+        for first in range(len(sentences)):
+            for last in (first, first + 1)[: len(sentences) - first]:
+                start, end = sentences[first].start, sentences[last].end
+                terms = [t for s in sentences[first : last + 1] for t in s.terms]
+                shortanswer._ANALYSED.clear()
+                _, _, raws, analyses = shortanswer._spans(text, start, end)
+                stems = shortanswer._index_stems(terms, raws, [None] * len(raws))
+                compared += any(stems)
+                total += 1
+                for stem, analysed in zip(stems, analyses, strict=True):
+                    assert stem is None or stem == analysed[1]
+    assert compared > total / 2  # most quotes do take the index's stems

@@ -104,32 +104,55 @@ _ANALYSED: dict[str, tuple[str, str, bool, bool, bool]] = {}
 _DIGIT = re.compile(r"\d")
 
 
-def _analysed(raw: str) -> tuple[str, str, bool, bool, bool]:
-    """(word, stem, capitalized, number, stopword) of a raw token."""
+def _word(raw: str) -> str:
+    return textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
+
+
+def _analysed(raw: str, stem: str | None = None) -> tuple[str, str, bool, bool, bool]:
+    """(word, stem, capitalized, number, stopword) of a raw token; `stem`,
+    when given, is its word's stem, already known."""
     analysed = _ANALYSED.get(raw)
     if analysed is None:
-        word = textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
+        word = _word(raw)
         num = bool(_DIGIT.search(raw)) or word in _NUMBER_WORDS
-        analysed = (word, textmod.stem(word), raw[:1].isupper(), num, word in textmod.stopwords() and not num)
+        if stem is None:
+            stem = textmod.stem(word)
+        analysed = (word, stem, raw[:1].isupper(), num, word in textmod.stopwords() and not num)
         if len(_ANALYSED) > 500_000:
             _ANALYSED.clear()
         _ANALYSED[raw] = analysed
     return analysed
 
 
-def _spans(passage_text: str, start: int, end: int) -> tuple[list[int], list[int], list[str], list[tuple]]:
-    """(starts, ends, raw texts, analyses) of the tokens of text[start:end]."""
+def _spans(passage_text: str, start: int, end: int, terms=None) -> tuple[list[int], list[int], list[str], list[tuple]]:
+    """(starts, ends, raw texts, analyses) of the tokens of text[start:end].
+    `terms`, when given, are the index's terms of the same text (see
+    _index_stems)."""
     folded = textmod.fold(passage_text[start:end])
     matches = list(_TOKEN.finditer(folded))
     raws = [m.group() for m in matches]
     # Most tokens were met before: the memo's get, without a call per token.
     known = _ANALYSED.get
-    return (
-        [start + m.start() for m in matches],
-        [start + m.end() for m in matches],
-        raws,
-        [known(raw) or _analysed(raw) for raw in raws],
-    )
+    analyses = [known(raw) for raw in raws]
+    if None in analyses:
+        stems = _index_stems(terms, raws, analyses) if terms is not None else [None] * len(raws)
+        analyses = [a or _analysed(raw, stem) for a, raw, stem in zip(analyses, raws, stems, strict=True)]
+    return [start + m.start() for m in matches], [start + m.end() for m in matches], raws, analyses
+
+
+def _index_stems(terms, raws, analyses) -> list[str | None]:
+    """Each token's stem as the index has it, None for stopwords (and for
+    every token when the counts disagree). The index's terms are the stems
+    of the tokens whose word is no stopword, in order (index._analyse_passage):
+    taken from there, a word never met is not stemmed again, and stemming
+    a new word costs more than analysing the rest of its token."""
+    stop = textmod.stopwords()
+    words = [a[0] if a else _word(raw) for a, raw in zip(analyses, raws, strict=True)]
+    content = [bool(word) and word not in stop for word in words]
+    if sum(content) != len(terms):
+        return [None] * len(raws)
+    term = iter(terms)
+    return [next(term) if c else None for c in content]
 
 
 def tokenize(passage_text: str, start: int, end: int) -> list[Token]:
@@ -367,8 +390,8 @@ class _Quote:
         "found",
     )
 
-    def __init__(self, passage_text: str, start: int, end: int):
-        self.starts, self.ends, self.raws, analyses = _spans(passage_text, start, end)
+    def __init__(self, passage_text: str, start: int, end: int, terms=None):
+        self.starts, self.ends, self.raws, analyses = _spans(passage_text, start, end, terms)
         words, self.stems, caps, nums, stops = ([], [], [], [], []) if not analyses else zip(*analyses, strict=True)
         self.words, self.caps, self.nums, self.stops = words, caps, nums, stops
         self.gaps = gaps = _gaps(passage_text, self.starts, self.ends)
@@ -377,10 +400,11 @@ class _Quote:
         self.found = _candidates(words, caps, nums, stops, joined, phrases=False) + _chunks(words, breaks, joined)
 
 
-def _quote_parts(index, p: int, passage_text: str, start: int, end: int) -> _Quote:
-    """The _Quote of passage p's text[start:end]. Memoized per quote, as
-    questions about one fact share their quote; tokenizing and chunking
-    were over half of a short answer's cost."""
+def _quote_parts(index, p: int, passage_text: str, start: int, end: int, sentences=None) -> _Quote:
+    """The _Quote of passage p's text[start:end]; `sentences`, when the quote
+    is whole sentences, are they. Memoized per quote, as questions about one
+    fact share their quote; tokenizing and chunking were over half of a short
+    answer's cost."""
     try:
         memo = index._quote_memo
     except AttributeError:
@@ -388,11 +412,21 @@ def _quote_parts(index, p: int, passage_text: str, start: int, end: int) -> _Quo
     key = (p, start, end)
     found = memo.get(key)
     if found is None:
-        found = _Quote(passage_text, start, end)
+        # The sentences' terms are the index's stems of the quote's words
+        # when the quote cuts no token, so that its tokens are the passage's.
+        terms = None
+        if sentences is not None and _uncut(passage_text, start) and _uncut(passage_text, end):
+            terms = [term for sentence in sentences for term in sentence.terms]
+        found = _Quote(passage_text, start, end, terms)
         if len(memo) >= QUOTE_MEMO:
             memo.clear()
         memo[key] = found
     return found
+
+
+def _uncut(passage_text: str, at: int) -> bool:
+    """Whether no token runs across offset `at`: tokens hold no white space."""
+    return at == 0 or at == len(passage_text) or passage_text[at - 1].isspace() or passage_text[at].isspace()
 
 
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
@@ -403,7 +437,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     passage_text = index.corpus.passages[p].text
     sentences = index.sentences[p]
     start, end = bounds or (sentences[first].start, sentences[last].end)
-    quote = _quote_parts(index, p, passage_text, start, end)
+    quote = _quote_parts(index, p, passage_text, start, end, None if bounds else sentences[first : last + 1])
     starts, ends, words, stems, stops = quote.starts, quote.ends, quote.words, quote.stems, quote.stops
     n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
