@@ -22,7 +22,8 @@ import re
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from importlib import resources
-from itertools import compress
+from itertools import chain, compress
+from operator import itemgetter
 
 from natoqa import text as textmod
 
@@ -304,6 +305,7 @@ _PHRASE_GLUE = frozenset("of and".split())
 _ARTICLES = frozenset("the a an".split())
 MAX_JOINS = 1
 _CLAUSE_END = re.compile(r"[.!?;:]")
+_first = itemgetter(0)
 
 
 @lru_cache(maxsize=1)
@@ -318,16 +320,11 @@ def _breaks(words, caps, nums, stops, gaps) -> list[bool]:
     stopword, or a verb or adverb (capitalized ones only at a clause start,
     where the capital says nothing)."""
     vb = verbs()
-    out = []
-    for k, word in enumerate(words):
-        if stops[k] or word in _FUNCTION:
-            out.append(True)
-        elif nums[k]:
-            out.append(False)
-        elif word in vb and not (k and gaps[k - 1] == "-"):
-            out.append(not caps[k] or k == 0 or bool(_CLAUSE_END.search(gaps[k - 1])))
-        else:
-            out.append(False)
+    out = [stop or word in _FUNCTION for word, stop in zip(words, stops, strict=True)]
+    # Then the few verbs, one by one.
+    for k in [k for k, word in enumerate(words) if word in vb]:
+        if not out[k] and not nums[k] and not (k and gaps[k - 1] == "-"):
+            out[k] = not caps[k] or k == 0 or bool(_CLAUSE_END.search(gaps[k - 1]))
     return out
 
 
@@ -442,7 +439,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
-    asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
+    relatives = chain.from_iterable(rel for _, rel in q.related)
+    asked = set(q.terms).union(map(textmod.stem, q.words), map(_first, relatives))
     # Each token tested against the question once, not once per candidate
     # holding it. The hits are the asked tokens that are no stopwords.
     asked_at = list(map(asked.__contains__, stems))
@@ -490,9 +488,10 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 weight -= W_TRIMMED  # content words were trimmed
         elif all(asked_at[k] for k in range(a, b + 1) if quote.nums[k]):
             continue  # the number is the question's own
-        if (a, b, kind) in seen:
+        key = (a, b, kind)
+        if key in seen:
             continue
-        seen.add((a, b, kind))
+        seen.add(key)
         lo, hi = bisect_left(hits, a), bisect_right(hits, b)
         if b - a > 1:
             weight -= W_INSIDE * (bisect_left(hits, b, lo, hi) - bisect_right(hits, a, lo, hi))
@@ -522,8 +521,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
         else:
             distance, h = n, None
         if W_CLAUSE and h is not None and (h < a or h > b):
-            gap = passage_text[ends[h] : starts[a]] if h < a else passage_text[ends[b] : starts[h]]
-            if _BOUNDARY.search(gap):
+            between = (ends[h], starts[a]) if h < a else (ends[b], starts[h])
+            if _BOUNDARY.search(passage_text, *between):
                 weight -= W_CLAUSE
         # An answer tends to follow the question's words ("wanted him to
         # enter the priesthood"), as the object of the verb they hold.
