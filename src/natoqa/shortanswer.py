@@ -109,12 +109,11 @@ def _word(raw: str) -> str:
     return textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
 
 
-def _analysed(raw: str, stem: str | None = None) -> tuple[str, str, bool, bool, bool]:
-    """(word, stem, capitalized, number, stopword) of a raw token; `stem`,
-    when given, is its word's stem, already known."""
+def _analysed(raw: str, word: str, stem: str | None = None) -> tuple[str, str, bool, bool, bool]:
+    """(word, stem, capitalized, number, stopword) of a raw token, given its
+    word (_word); `stem`, when given, is the word's stem, already known."""
     analysed = _ANALYSED.get(raw)
     if analysed is None:
-        word = _word(raw)
         num = bool(_DIGIT.search(raw)) or word in _NUMBER_WORDS
         if stem is None:
             stem = textmod.stem(word)
@@ -136,22 +135,25 @@ def _spans(passage_text: str, start: int, end: int, terms=None) -> tuple[list[in
     known = _ANALYSED.get
     analyses = [known(raw) for raw in raws]
     if None in analyses:
-        stems = _index_stems(terms, raws, analyses) if terms is not None else [None] * len(raws)
-        analyses = [a or _analysed(raw, stem) for a, raw, stem in zip(analyses, raws, stems, strict=True)]
+        words = [a[0] if a else _word(raw) for a, raw in zip(analyses, raws, strict=True)]
+        stems = _index_stems(terms, words) if terms is not None else [None] * len(raws)
+        analyses = [
+            a or _analysed(raw, word, stem) for a, raw, word, stem in zip(analyses, raws, words, stems, strict=True)
+        ]
     return [start + m.start() for m in matches], [start + m.end() for m in matches], raws, analyses
 
 
-def _index_stems(terms, raws, analyses) -> list[str | None]:
-    """Each token's stem as the index has it, None for stopwords (and for
-    every token when the counts disagree). The index's terms are the stems
-    of the tokens whose word is no stopword, in order (index._analyse_passage):
-    taken from there, a word never met is not stemmed again, and stemming
-    a new word costs more than analysing the rest of its token."""
+def _index_stems(terms, words) -> list[str | None]:
+    """Each token's stem as the index has it, from its word, None for
+    stopwords (and for every token when the counts disagree). The index's
+    terms are the stems of the tokens whose word is no stopword, in order
+    (index._analyse_passage): taken from there, a word never met is not
+    stemmed again, and stemming a new word costs more than analysing the
+    rest of its token."""
     stop = textmod.stopwords()
-    words = [a[0] if a else _word(raw) for a, raw in zip(analyses, raws, strict=True)]
     content = [bool(word) and word not in stop for word in words]
     if sum(content) != len(terms):
-        return [None] * len(raws)
+        return [None] * len(words)
     term = iter(terms)
     return [next(term) if c else None for c in content]
 
