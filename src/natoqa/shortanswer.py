@@ -323,7 +323,7 @@ def _breaks(words, caps, nums, stops, gaps) -> list[bool]:
     where the capital says nothing)."""
     vb = verbs()
     out = [stop or word in _FUNCTION for word, stop in zip(words, stops, strict=True)]
-    # Then the few verbs, one by one.
+    # Verbs are few: the hyphen and clause tests run for them alone.
     for k in [k for k, word in enumerate(words) if word in vb]:
         if not out[k] and not nums[k] and not (k and gaps[k - 1] == "-"):
             out[k] = not caps[k] or k == 0 or bool(_CLAUSE_END.search(gaps[k - 1]))
