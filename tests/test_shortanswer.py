@@ -10,7 +10,7 @@ from natoqa import shortanswer
 from natoqa.corpus import load_corpus
 from natoqa.index import Index
 
-from .conftest import make_corpus
+from .conftest import SEEDS, make_corpus
 
 
 @pytest.mark.parametrize(
@@ -45,9 +45,9 @@ def test_focus_word_is_the_noun_a_what_question_asks_for(question, focus):
 
 
 def chunk_texts(sentence: str) -> list[str]:
-    tokens = shortanswer.tokenize(sentence, 0, len(sentence))
-    breaks = shortanswer._breaks(sentence, tokens)
-    return [sentence[tokens[a].start : tokens[b].end] for a, b, _ in shortanswer._chunks(sentence, tokens, breaks)]
+    quote = shortanswer._Quote(sentence, 0, len(sentence))
+    chunks = shortanswer._chunks(quote.words, quote.breaks, quote.joined)
+    return [sentence[quote.starts[a] : quote.ends[b]] for a, b, _ in chunks]
 
 
 def test_chunks_end_at_verbs_and_join_over_of():
@@ -92,3 +92,31 @@ def test_short_answer_in_a_one_sentence_quote(tiny_index, question, short):
     assert result.answered
     assert result.answers[0].answer is not None
     assert result.answers[0].answer.text == short
+
+
+@pytest.fixture(scope="module")
+def seed_index():
+    return Index(load_corpus(SEEDS))
+
+
+def test_index_terms_are_the_quote_stems(seed_index):
+    """A whole-sentence quote takes its new words' stems from the index's
+    sentence terms (shortanswer._index_stems): they must be the stems it
+    would compute itself, token for token."""
+    index = seed_index
+    compared = total = 0
+    for p in range(len(index.corpus.passages)):
+        text = index.corpus.passages[p].text
+        sentences = index.sentences[p]
+        for first in range(len(sentences)):
+            for last in (first, first + 1)[: len(sentences) - first]:
+                start, end = sentences[first].start, sentences[last].end
+                terms = [t for s in sentences[first : last + 1] for t in s.terms]
+                shortanswer._ANALYSED.clear()
+                _, _, raws, analyses = shortanswer._spans(text, start, end)
+                stems = shortanswer._index_stems(terms, [shortanswer._word(raw) for raw in raws])
+                compared += any(stems)
+                total += 1
+                for stem, analysed in zip(stems, analyses, strict=True):
+                    assert stem is None or stem == analysed[1]
+    assert compared > total / 2  # most quotes do take the index's stems

@@ -22,6 +22,8 @@ import re
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from importlib import resources
+from itertools import chain, compress
+from operator import itemgetter
 
 from natoqa import text as textmod
 
@@ -88,18 +90,13 @@ def focus_word(words) -> str | None:
 
 
 class Token:
+    """One token of a passage: its offsets, its raw text and their analysis
+    (see _analysed). natoqa.index reads passages through these."""
+
     __slots__ = ("start", "end", "raw", "word", "stem", "cap", "num", "stop")
 
-    def __init__(self, start: int, end: int, raw: str, stop: frozenset[str]):
+    def __init__(self, start: int, end: int, raw: str, analysed: tuple[str, str, bool, bool, bool]):
         self.start, self.end, self.raw = start, end, raw
-        analysed = _ANALYSED.get(raw)
-        if analysed is None:
-            word = textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
-            num = bool(_DIGIT.search(raw)) or word in _NUMBER_WORDS
-            analysed = (word, textmod.stem(word), raw[:1].isupper(), num, word in stop and not num)
-            if len(_ANALYSED) > 500_000:
-                _ANALYSED.clear()
-            _ANALYSED[raw] = analysed
         self.word, self.stem, self.cap, self.num, self.stop = analysed
 
 
@@ -108,100 +105,155 @@ _ANALYSED: dict[str, tuple[str, str, bool, bool, bool]] = {}
 _DIGIT = re.compile(r"\d")
 
 
-def tokenize(passage_text: str, start: int, end: int) -> list[Token]:
-    stop = textmod.stopwords()
+def _word(raw: str) -> str:
+    return textmod.normalize_token(raw.lstrip("$£€").rstrip("%"))
+
+
+def _analysed(raw: str, word: str, stem: str | None = None) -> tuple[str, str, bool, bool, bool]:
+    """(word, stem, capitalized, number, stopword) of a raw token, given its
+    word (_word); `stem`, when given, is the word's stem, already known."""
+    analysed = _ANALYSED.get(raw)
+    if analysed is None:
+        num = bool(_DIGIT.search(raw)) or word in _NUMBER_WORDS
+        if stem is None:
+            stem = textmod.stem(word)
+        analysed = (word, stem, raw[:1].isupper(), num, word in textmod.stopwords() and not num)
+        if len(_ANALYSED) > 500_000:
+            _ANALYSED.clear()
+        _ANALYSED[raw] = analysed
+    return analysed
+
+
+def _spans(passage_text: str, start: int, end: int, terms=None) -> tuple[list[int], list[int], list[str], list[tuple]]:
+    """(starts, ends, raw texts, analyses) of the tokens of text[start:end].
+    `terms`, when given, are the index's terms of the same text (see
+    _index_stems)."""
     folded = textmod.fold(passage_text[start:end])
-    return [Token(start + m.start(), start + m.end(), m.group(), stop) for m in _TOKEN.finditer(folded)]
+    matches = list(_TOKEN.finditer(folded))
+    raws = [m.group() for m in matches]
+    # Most tokens were met before: the memo's get, without a call per token.
+    known = _ANALYSED.get
+    analyses = [known(raw) for raw in raws]
+    if None in analyses:
+        words = [a[0] if a else _word(raw) for a, raw in zip(analyses, raws, strict=True)]
+        stems = _index_stems(terms, words) if terms is not None else [None] * len(raws)
+        analyses = [
+            a or _analysed(raw, word, stem) for a, raw, word, stem in zip(analyses, raws, words, stems, strict=True)
+        ]
+    return [start + m.start() for m in matches], [start + m.end() for m in matches], raws, analyses
 
 
-def _joined(passage_text: str, a: Token, b: Token) -> bool:
-    """Only white space or a hyphen between two tokens: one phrase."""
-    gap = passage_text[a.end : b.start]
-    return gap.strip() in ("", "-")
+def _index_stems(terms, words) -> list[str | None]:
+    """Each token's stem as the index has it, from its word, None for
+    stopwords (and for every token when the counts disagree). The index's
+    terms are the stems of the tokens whose word is no stopword, in order
+    (index._analyse_passage): taken from there, a word never met is not
+    stemmed again, and stemming a new word costs more than analysing the
+    rest of its token."""
+    stop = textmod.stopwords()
+    content = [bool(word) and word not in stop for word in words]
+    if sum(content) != len(terms):
+        return [None] * len(words)
+    term = iter(terms)
+    return [next(term) if c else None for c in content]
+
+
+def tokenize(passage_text: str, start: int, end: int) -> list[Token]:
+    return [Token(*token) for token in zip(*_spans(passage_text, start, end), strict=True)]
+
+
+def _gaps(passage_text: str, starts, ends) -> list[str]:
+    """The text between each token and the next."""
+    return [passage_text[a:b] for a, b in zip(ends, starts[1:], strict=False)]
+
+
+def _joins(gaps) -> list[bool]:
+    """For each token, whether only white space or a hyphen parts it from
+    the next: one phrase."""
+    return [gap == " " or gap.strip() in ("", "-") for gap in gaps]
 
 
 def candidates(passage_text: str, tokens: list[Token], phrases: bool = True) -> list[tuple[int, int, str]]:
     """(first token, last token, kind) of every candidate phrase; with
     phrases=False, names, numbers and dates only."""
+    joined = _joins(_gaps(passage_text, [t.start for t in tokens], [t.end for t in tokens]))
+    return _candidates(
+        [t.word for t in tokens],
+        [t.cap for t in tokens],
+        [t.num for t in tokens],
+        [t.stop for t in tokens],
+        joined,
+        phrases,
+    )
+
+
+def _candidates(words, caps, nums, stops, joined, phrases: bool) -> list[tuple[int, int, str]]:
+    """candidates() on the tokens' words, capitals, numbers and stopwords
+    as parallel sequences, and _joins."""
     out = []
-    n = len(tokens)
-    i = 0
+    n = len(words)
     # Names: runs of capitalized words, glue words allowed inside.
-    while i < n:
-        t = tokens[i]
-        if t.cap and not t.num and not (t.stop and (i == 0 or not _joined(passage_text, tokens[i - 1], t))):
-            j = i
-            while j + 1 < n:
-                nxt = tokens[j + 1]
-                if nxt.cap and not nxt.num and _joined(passage_text, tokens[j], nxt):
-                    j += 1
-                elif (
-                    nxt.word in _NAME_GLUE
-                    and j + 2 < n
-                    and tokens[j + 2].cap
-                    and _joined(passage_text, tokens[j], nxt)
-                    and _joined(passage_text, nxt, tokens[j + 2])
-                ):
-                    j += 2
-                else:
-                    break
-            out.append((i, j, "name"))
-            i = j + 1
-        else:
-            i += 1
-    # Numbers and dates: a run of number words, with a month or a unit.
-    i = 0
-    while i < n:
-        t = tokens[i]
-        if t.num:
-            j = i
-            while (
-                j + 1 < n
-                and (tokens[j + 1].num or tokens[j + 1].word in ("and", "to", "or"))
-                and _joined(passage_text, tokens[j], tokens[j + 1])
-            ):
+    after = 0
+    for i in compress(range(n), caps):
+        if i < after or nums[i] or (stops[i] and (i == 0 or not joined[i - 1])):
+            continue
+        j = i
+        while j + 1 < n:
+            if caps[j + 1] and not nums[j + 1] and joined[j]:
                 j += 1
-            while tokens[j].word in ("and", "to", "or"):
-                j -= 1
-            first = i
-            if first > 0 and tokens[first - 1].word in _MONTHS:
-                first -= 1
-            last = j
-            if last + 1 < n and tokens[last + 1].word in _MONTHS:
-                last += 1
-                if last + 1 < n and tokens[last + 1].num:
-                    last += 1
-            is_date = (
-                first < i
-                or last > j
-                or any(_YEAR.fullmatch(tokens[k].word) for k in range(i, j + 1))
-                or (_ORDINAL.fullmatch(tokens[j].word) and j + 1 < n and tokens[j + 1].word in ("century", "centuries"))
-            )
-            if is_date:
-                if last + 1 < n and tokens[last + 1].word in ("century", "centuries", "bc", "ad", "bce", "ce"):
-                    last += 1
-                out.append((first, last, "date"))
+            elif words[j + 1] in _NAME_GLUE and j + 2 < n and caps[j + 2] and joined[j] and joined[j + 1]:
+                j += 2
             else:
-                out.append((first, last, "number"))
-                # With its unit: "5,000 troops", "60% of its land forces".
-                unit = last
-                while unit + 1 < n and unit - last < 2 and not tokens[unit + 1].stop and not tokens[unit + 1].cap:
-                    if not _joined(passage_text, tokens[unit], tokens[unit + 1]):
-                        break
-                    unit += 1
-                if unit > last:
-                    out.append((first, unit, "number"))
-            i = j + 1
+                break
+        out.append((i, j, "name"))
+        after = j + 1
+    # Numbers and dates: a run of number words, with a month or a unit.
+    after = 0
+    for i in compress(range(n), nums):
+        if i < after:
+            continue
+        j = i
+        while j + 1 < n and (nums[j + 1] or words[j + 1] in ("and", "to", "or")) and joined[j]:
+            j += 1
+        while words[j] in ("and", "to", "or"):
+            j -= 1
+        first = i
+        if first > 0 and words[first - 1] in _MONTHS:
+            first -= 1
+        last = j
+        if last + 1 < n and words[last + 1] in _MONTHS:
+            last += 1
+            if last + 1 < n and nums[last + 1]:
+                last += 1
+        is_date = (
+            first < i
+            or last > j
+            or any(_YEAR.fullmatch(words[k]) for k in range(i, j + 1))
+            or (_ORDINAL.fullmatch(words[j]) and j + 1 < n and words[j + 1] in ("century", "centuries"))
+        )
+        if is_date:
+            if last + 1 < n and words[last + 1] in ("century", "centuries", "bc", "ad", "bce", "ce"):
+                last += 1
+            out.append((first, last, "date"))
         else:
-            i += 1
+            out.append((first, last, "number"))
+            # With its unit: "5,000 troops", "60% of its land forces".
+            unit = last
+            while unit + 1 < n and unit - last < 2 and not stops[unit + 1] and not caps[unit + 1]:
+                if not joined[unit]:
+                    break
+                unit += 1
+            if unit > last:
+                out.append((first, unit, "number"))
+        after = j + 1
     # Noun phrases: runs of content words with nothing but space between.
     i = 0
     while phrases and i < n:
-        if tokens[i].stop:
+        if stops[i]:
             i += 1
             continue
         j = i
-        while j + 1 < n and not tokens[j + 1].stop and _joined(passage_text, tokens[j], tokens[j + 1]):
+        while j + 1 < n and not stops[j + 1] and joined[j]:
             j += 1
         out.append((i, j, "phrase"))
         i = j + 1
@@ -255,6 +307,7 @@ _PHRASE_GLUE = frozenset("of and".split())
 _ARTICLES = frozenset("the a an".split())
 MAX_JOINS = 1
 _CLAUSE_END = re.compile(r"[.!?;:]")
+_first = itemgetter(0)
 
 
 @lru_cache(maxsize=1)
@@ -264,29 +317,24 @@ def verbs() -> frozenset[str]:
     return frozenset(line for line in raw.splitlines() if line and not line.startswith("#"))
 
 
-def _breaks(passage_text: str, tokens: list[Token]) -> list[bool]:
+def _breaks(words, caps, nums, stops, gaps) -> list[bool]:
     """For each token, whether a noun phrase cannot run through it: a
     stopword, or a verb or adverb (capitalized ones only at a clause start,
     where the capital says nothing)."""
     vb = verbs()
-    out = []
-    for k, t in enumerate(tokens):
-        if t.stop or t.word in _FUNCTION:
-            out.append(True)
-        elif t.num:
-            out.append(False)
-        elif t.word in vb and not (k and passage_text[tokens[k - 1].end : t.start] == "-"):
-            out.append(not t.cap or k == 0 or bool(_CLAUSE_END.search(passage_text[tokens[k - 1].end : t.start])))
-        else:
-            out.append(False)
+    out = [stop or word in _FUNCTION for word, stop in zip(words, stops, strict=True)]
+    # Verbs are few: the hyphen and clause tests run for them alone.
+    for k in [k for k, word in enumerate(words) if word in vb]:
+        if not out[k] and not nums[k] and not (k and gaps[k - 1] == "-"):
+            out[k] = not caps[k] or k == 0 or bool(_CLAUSE_END.search(gaps[k - 1]))
     return out
 
 
-def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[tuple[int, int, str]]:
+def _chunks(words, breaks, joined) -> list[tuple[int, int, str]]:
     """Noun-phrase-like chunks: runs of tokens that are neither stopwords nor
     verbs, with nothing but space between; two chunks joined by "of" or "and" also."""
     out = []
-    n = len(tokens)
+    n = len(words)
     runs = []
     i = 0
     while i < n:
@@ -294,7 +342,7 @@ def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[
             i += 1
             continue
         j = i
-        while j + 1 < n and not breaks[j + 1] and _joined(passage_text, tokens[j], tokens[j + 1]):
+        while j + 1 < n and not breaks[j + 1] and joined[j]:
             j += 1
         runs.append((i, j))
         i = j + 1
@@ -306,11 +354,11 @@ def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[
         end = b
         for nxt_a, nxt_b in runs[r + 1 : r + 1 + MAX_JOINS]:
             k = end + 1
-            if k >= nxt_a or tokens[k].word not in _PHRASE_GLUE:
+            if k >= nxt_a or words[k] not in _PHRASE_GLUE:
                 break
-            while k + 1 < nxt_a and tokens[k + 1].word in _ARTICLES:
+            while k + 1 < nxt_a and words[k + 1] in _ARTICLES:
                 k += 1
-            if k + 1 != nxt_a or not all(_joined(passage_text, tokens[x], tokens[x + 1]) for x in range(end, nxt_a)):
+            if k + 1 != nxt_a or not all(joined[end:nxt_a]):
                 break
             end = nxt_b
             out.append((a, end, "phrase"))
@@ -321,11 +369,41 @@ def _chunks(passage_text: str, tokens: list[Token], breaks: list[bool]) -> list[
 QUOTE_MEMO = 20_000
 
 
-def _quote_parts(index, p: int, passage_text: str, start: int, end: int):
-    """(tokens, breaks, candidates) of passage p's text[start:end]: what the
-    short answer needs of a quote that does not depend on the question.
-    Memoized per quote, as questions about one fact share their quote;
-    tokenizing and chunking were over half of a short answer's cost."""
+class _Quote:
+    """What the short answer needs of a quote that does not depend on the
+    question. Its tokens are parallel lists, one per attribute of Token:
+    cheaper to build and to read than an object per token."""
+
+    __slots__ = (
+        "starts",
+        "ends",
+        "raws",
+        "words",
+        "stems",
+        "caps",
+        "nums",
+        "stops",
+        "gaps",
+        "joined",
+        "breaks",
+        "found",
+    )
+
+    def __init__(self, passage_text: str, start: int, end: int, terms=None):
+        self.starts, self.ends, self.raws, analyses = _spans(passage_text, start, end, terms)
+        words, self.stems, caps, nums, stops = ([], [], [], [], []) if not analyses else zip(*analyses, strict=True)
+        self.words, self.caps, self.nums, self.stops = words, caps, nums, stops
+        self.gaps = gaps = _gaps(passage_text, self.starts, self.ends)
+        self.joined = joined = _joins(gaps)
+        self.breaks = breaks = _breaks(words, caps, nums, stops, gaps)
+        self.found = _candidates(words, caps, nums, stops, joined, phrases=False) + _chunks(words, breaks, joined)
+
+
+def _quote_parts(index, p: int, passage_text: str, start: int, end: int, sentences=None) -> _Quote:
+    """The _Quote of passage p's text[start:end]; `sentences`, when the quote
+    is whole sentences, are they. Memoized per quote, as questions about one
+    fact share their quote; tokenizing and chunking were over half of a short
+    answer's cost."""
     try:
         memo = index._quote_memo
     except AttributeError:
@@ -333,14 +411,21 @@ def _quote_parts(index, p: int, passage_text: str, start: int, end: int):
     key = (p, start, end)
     found = memo.get(key)
     if found is None:
-        tokens = tokenize(passage_text, start, end)
-        breaks = _breaks(passage_text, tokens)
-        phrases = [c for c in candidates(passage_text, tokens) if c[2] != "phrase"]
-        found = (tokens, breaks, phrases + _chunks(passage_text, tokens, breaks))
+        # The sentences' terms are the index's stems of the quote's words
+        # when the quote cuts no token, so that its tokens are the passage's.
+        terms = None
+        if sentences is not None and _uncut(passage_text, start) and _uncut(passage_text, end):
+            terms = [term for sentence in sentences for term in sentence.terms]
+        found = _Quote(passage_text, start, end, terms)
         if len(memo) >= QUOTE_MEMO:
             memo.clear()
         memo[key] = found
     return found
+
+
+def _uncut(passage_text: str, at: int) -> bool:
+    """Whether no token runs across offset `at`: tokens hold no white space."""
+    return at == 0 or at == len(passage_text) or passage_text[at - 1].isspace() or passage_text[at].isspace()
 
 
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
@@ -351,16 +436,23 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     passage_text = index.corpus.passages[p].text
     sentences = index.sentences[p]
     start, end = bounds or (sentences[first].start, sentences[last].end)
-    tokens, breaks, found = _quote_parts(index, p, passage_text, start, end)
+    quote = _quote_parts(index, p, passage_text, start, end, None if bounds else sentences[first : last + 1])
+    starts, ends, words, stems, stops = quote.starts, quote.ends, quote.words, quote.stems, quote.stops
+    n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
-    asked = set(q.terms) | {textmod.stem(w) for w in q.words} | {r for _, rel in q.related for r, _, _ in rel}
-    hits = [k for k, t in enumerate(tokens) if not t.stop and t.stem in asked]
+    relatives = chain.from_iterable(rel for _, rel in q.related)
+    asked = set(q.terms).union(map(textmod.stem, q.words), map(_first, relatives))
+    # Each token tested against the question once, not once per candidate
+    # holding it. The hits are the asked tokens that are no stopwords.
+    asked_at = list(map(asked.__contains__, stems))
+    hits = [k for k in compress(range(n), asked_at) if not stops[k]]
     # How much of the question surrounds each token: the answer sits where
     # the question's words gather, not next to one stray match.
     idf = dict(zip(q.terms, q.idf, strict=False))
     total = sum(idf.values()) or 1.0
-    hit_weight = [(k, tokens[k].stem, idf.get(tokens[k].stem, 0.0)) for k in hits]
+    hit_weight = [(stems[k], idf.get(stems[k], 0.0)) for k in hits]
+    gathered_in: dict[tuple[int, int], float] = {}  # per run of hits: candidates share windows
     fit = _FIT[q.kind]
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
@@ -368,18 +460,17 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     focus = focus_word(q.words) if q.kind == THING else None
     scored = []
     seen = set()
-    for a, b, kind in found:
+    for a, b, kind in quote.found:
         weight = fit.get(kind, 0.0)
         if weight <= 0:
             continue
         # Trim question words and glue from the edges of names and phrases.
-        trimmed = 0
         if kind in ("name", "phrase"):
             a0, b0 = a, b
-            while a <= b and (tokens[a].stem in asked or tokens[a].stop):
+            while a <= b and (asked_at[a] or stops[a]):
                 a += 1
-            keep_focus = KEEP_FOCUS and focus and b > a and tokens[b].stem == focus
-            while not keep_focus and b >= a and (tokens[b].stem in asked or tokens[b].stop):
+            keep_focus = KEEP_FOCUS and focus and b > a and stems[b] == focus
+            while not keep_focus and b >= a and (asked_at[b] or stops[b]):
                 b -= 1
             if a > b:
                 continue
@@ -387,76 +478,70 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             while (
                 kind == "name"
                 and a <= b
-                and (tokens[a].word in vb or tokens[a].word in _MONTHS or tokens[a].word in _WEEKDAYS)
-                and (a == 0 or _CLAUSE_END.search(passage_text[tokens[a - 1].end : tokens[a].start]))
+                and (words[a] in vb or words[a] in _MONTHS or words[a] in _WEEKDAYS)
+                and (a == 0 or _CLAUSE_END.search(quote.gaps[a - 1]))
             ):
                 a += 1
             if a > b:
                 continue
-            trimmed = sum(not tokens[k].stop for k in range(a0, a)) + sum(
-                not tokens[k].stop for k in range(b + 1, b0 + 1)
-            )
             if keep_focus:
                 weight += W_FOCUS
-            elif trimmed and q.kind == THING:
-                weight -= W_TRIMMED
-        elif all(tokens[k].stem in asked for k in range(a, b + 1) if tokens[k].num):
+            elif q.kind == THING and not (all(stops[a0:a]) and all(stops[b + 1 : b0 + 1])):
+                weight -= W_TRIMMED  # content words were trimmed
+        elif all(asked_at[k] for k in range(a, b + 1) if quote.nums[k]):
             continue  # the number is the question's own
-        inside = sum(1 for k in range(a + 1, b) if tokens[k].stem in asked and not tokens[k].stop)
-        weight -= W_INSIDE * inside
-        if (a, b, kind) in seen:
+        key = (a, b, kind)
+        if key in seen:
             continue
-        seen.add((a, b, kind))
+        seen.add(key)
+        lo, hi = bisect_left(hits, a), bisect_right(hits, b)
+        if b - a > 1:
+            weight -= W_INSIDE * (bisect_left(hits, b, lo, hi) - bisect_right(hits, a, lo, hi))
         # A name right before a lower-case noun modifies it ("Swiss canton",
         # "European terms"): the noun phrase, also a candidate, is the thing.
-        if (
-            kind == "name"
-            and b + 1 < len(tokens)
-            and not breaks[b + 1]
-            and not tokens[b + 1].cap
-            and _joined(passage_text, tokens[b], tokens[b + 1])
-        ):
+        if kind == "name" and b + 1 < n and not quote.breaks[b + 1] and not quote.caps[b + 1] and quote.joined[b]:
             weight -= W_MODIFIER
-        if kind == "name" and q.kind == PLACE and a > 0 and tokens[a - 1].word in ("in", "at", "from", "near", "to"):
+        if kind == "name" and q.kind == PLACE and a > 0 and words[a - 1] in ("in", "at", "from", "near", "to"):
             weight += 1.0
         if (
             kind == "number"
             and share
-            and any(tokens[k].raw.endswith("%") or tokens[k].word in ("percent", "per") for k in range(a, b + 1))
+            and any(quote.raws[k].endswith("%") or words[k] in ("percent", "per") for k in range(a, b + 1))
         ):
             weight += 1.0
-        # A question word inside the phrase counts as near: the kept focus
-        # noun ("the Black Sea" for "What sea") is the best sign there is.
-        lo, hi = bisect_left(hits, a), bisect_right(hits, b)
         left = hits[lo - 1] if lo else None
         right = hits[hi] if hi < len(hits) else None
-        if hits:
+        after = left is not None and (right is None or a - left <= right - b)
+        if lo < hi:
+            # A question word inside the phrase counts as near: the kept focus
+            # noun ("the Black Sea" for "What sea") is the best sign there is.
             near_hits = hits[lo:hi] + [x for x in (left, right) if x is not None]
             distance, h = min((min(abs(h - a), abs(h - b)), h) for h in near_hits)
-            if W_CLAUSE and (h < a or h > b):
-                gap = (
-                    passage_text[tokens[h].end : tokens[a].start]
-                    if h < a
-                    else passage_text[tokens[b].end : tokens[h].start]
-                )
-                if _BOUNDARY.search(gap):
-                    weight -= W_CLAUSE
+        elif hits:
+            # The nearest question word outside, the one before on a tie.
+            distance, h = (a - left, left) if after else (right - b, right)
         else:
-            distance = len(tokens)
+            distance, h = n, None
+        if W_CLAUSE and h is not None and (h < a or h > b):
+            between = (ends[h], starts[a]) if h < a else (ends[b], starts[h])
+            if _BOUNDARY.search(passage_text, *between):
+                weight -= W_CLAUSE
         # An answer tends to follow the question's words ("wanted him to
         # enter the priesthood"), as the object of the verb they hold.
-        if left is not None and (right is None or a - left <= right - b):
+        if after:
             weight += W_AFTER
-        near: dict[str, float] = {}
-        for k in range(bisect_left(hits, a - WINDOW), bisect_right(hits, b + WINDOW)):
-            _, stem, w = hit_weight[k]
-            if w > near.get(stem, 0.0):
-                near[stem] = w
-        gathered = sum(near.values()) / total
+        window = bisect_left(hits, a - WINDOW, 0, lo), bisect_right(hits, b + WINDOW, hi)
+        gathered = gathered_in.get(window)
+        if gathered is None:
+            near: dict[str, float] = {}
+            for stem, w in hit_weight[window[0] : window[1]]:
+                if w > near.get(stem, 0.0):
+                    near[stem] = w
+            gathered = gathered_in[window] = sum(near.values()) / total
         score = weight - W_DISTANCE * distance - W_LENGTH * (b - a) + W_GATHER * gathered
         scored.append((score, a, b, kind, distance))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    return [(s, tokens[a].start, tokens[b].end, kind, distance) for s, a, b, kind, distance in scored]
+    return [(s, starts[a], ends[b], kind, distance) for s, a, b, kind, distance in scored]
 
 
 def pick(index, q, p: int, first: int | None, last: int | None, bounds=None) -> tuple[int, int] | None:
