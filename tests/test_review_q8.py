@@ -1,11 +1,9 @@
 """Bugs found reviewing q8 (the numpy first stage, the deeper ranking, the
-short-answer rewrite), pinned as strict xfails until they are fixed."""
+short-answer rewrite), pinned by tests."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-
-import pytest
 
 from natoqa import answer as answermod
 from natoqa import store
@@ -20,11 +18,6 @@ def arrays(monkeypatch, on: bool):
     monkeypatch.setattr(answermod, "ARRAYS_AFTER", -1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="firststage._Arrays.n_docs is max(passage_doc) + 1: an empty last document whose title "
-    "shares a word with the question indexes past the title array (IndexError)",
-)
 def test_arrays_survive_an_empty_last_document_with_a_matching_title(tmp_path, monkeypatch):
     root = make_corpus(
         tmp_path / "c",
@@ -39,11 +32,6 @@ def test_arrays_survive_an_empty_last_document_with_a_matching_title(tmp_path, m
     assert ask(index, question) == plain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rank's exact path (_best_candidates) still scores against the whole pool and sorts it "
-    "as one: past CANDIDATES it no longer gives the scores rank gives without `exact`",
-)
 def test_rank_with_exact_matches_rank_without_it_past_the_candidates(tmp_path):
     docs = {
         f"d{d}.txt": "\n\n".join(

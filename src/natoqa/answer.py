@@ -403,7 +403,8 @@ def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> lis
     With `exact`, only the first `exact` are sure to be there (and in their
     place): a passage of the pool whose score cannot reach the exact-th best
     is left out unscored. The ones returned are the same objects, with the
-    same scores, as without `exact`.
+    same scores, as without `exact` (which a ranking deeper than
+    CANDIDATES ignores: it scores every passage).
     """
     mass = q.mass or 1.0
     title_docs: dict[int, float] = {}
@@ -416,7 +417,7 @@ def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> lis
     plan = _plan(q)
     doc_of = index.passage_doc
     order = lambda c: (-c.score, c.passage)  # noqa: E731
-    if exact is None or exact >= len(pool):
+    if exact is None or exact >= len(pool) or len(pool) > CANDIDATES:
         # The re-ranker's pool is the first stage's CANDIDATES best, however
         # deep the ranking goes: a passage past them is scored against the
         # same pool and listed after them, so the first answers are the

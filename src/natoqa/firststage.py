@@ -57,7 +57,8 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     scores = acc[matched]
     doc_of = arrays.doc_of[matched]
     if title_docs:
-        title = np.zeros(arrays.n_docs)
+        # (A document with no passages may still have a matching title.)
+        title = np.zeros(max(arrays.n_docs, max(title_docs) + 1))
         title[list(title_docs)] = list(title_docs.values())
         keys = -(scores + w_title * title[doc_of]) * arrays.factors[matched]
     else:
