@@ -69,7 +69,7 @@ FEATURES = (
     "lexical",  # its lexical score over the best candidate's
     "passage",  # the question's cosine with its title and passage
     "sentence",  # ... with its closest sentence (the passage's if it has none)
-    "second_sentence",  # ... with its second closest (the closest if it has one)
+    "second_sentence",  # ... with its second closest (the closest's if it has only one)
     "quote",  # ... with the closest sentence of its quote
     "log_length",  # the natural log of its length in characters
 )
@@ -86,7 +86,10 @@ FEATURES = (
 # lexical first answer's document, its document's share of the candidates,
 # the raw or logged lexical score, squares and products of the scores, the
 # lexical margin, the best pair of adjacent sentences, the share and the
-# number of the question's words the passage holds.
+# number of the question's words the passage holds. End to end
+# (bench/quality.py --full --dense, fallback included), hand -> fitted:
+# whole corpus P@1 0.879 -> 0.883, Span@1 0.808 -> 0.812; each article
+# alone 0.886 -> 0.889, 0.816 -> 0.820; abstentions unchanged.
 WEIGHTS = (1.0, 0.536, 0.477, -0.186, 0.276, -0.05)
 
 # When the lexical engine abstains, answer from the passage with the highest
