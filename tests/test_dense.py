@@ -242,10 +242,26 @@ def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
     assert np.array_equal(np.load(files[0], allow_pickle=False), first)
 
 
-def test_fuse():
-    assert dense.fuse([4.0, 2.0], [0.1, 0.5], [0.0, 0.0], weight=1.0) == pytest.approx([1.1, 1.0])
-    assert dense.fuse([4.0, 2.0], [0.1, 0.5], [0.2, 0.0], weight=2.0, sentence_weight=0.5) == pytest.approx([1.3, 1.5])
-    assert dense.fuse([], [], []) == []
+def test_features_and_fuse():
+    cosines = [[0.1, 0.2, 0.0, 0.2], [0.5, 0.4, 0.3, 0.3]]
+    rows = dense.features([4.0, 2.0], [100, 1], cosines)
+    assert rows.shape == (2, len(dense.FEATURES))
+    assert rows[:, 0] == pytest.approx([1.0, 0.5])  # the lexical share of the best
+    assert rows[:, 1:5] == pytest.approx(np.array(cosines))
+    assert rows[:, 5] == pytest.approx([np.log(100), 0.0])
+    weights = (1.0, 2.0, 0.0, 0.0, 0.0, 0.0)
+    assert dense.fuse([4.0, 2.0], [100, 1], cosines, weights) == pytest.approx([1.2, 1.5])
+    assert dense.fuse([], [], np.zeros((0, 4))).shape == (0,)
+
+
+def test_quote_offsets_invert_span_in_passage():
+    from natoqa.answer import Answer, PassageRef, span_in_passage
+
+    text = "First line.\nSecond line, a quote.\nThird."
+    start = text.index("a quote")
+    quote = span_in_passage(text, 7, start, start + len("a quote"))
+    answer = Answer(1, 1.0, "d", "", "d.txt", quote, PassageRef(text, 7, 9), 1.0, ())
+    assert dense._quote_offsets(answer) == (start, start + len("a quote"))
 
 
 def test_missing_model_is_one_clear_error(monkeypatch, tmp_path):
@@ -330,7 +346,7 @@ def tiny_ranker(tmp_path, corpus_dir, **options):
 def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     from natoqa.answer import ask
 
-    ranker = tiny_ranker(tmp_path, tiny_corpus, weight=100.0)
+    ranker = tiny_ranker(tmp_path, tiny_corpus, weights=(1.0, 100.0, 0.0, 0.0, 0.0, 0.0))
     question = "Which bird glides with the longest wingspan?"
     lexical = ask(ranker.index, question, top=dense.DEPTH)
     result = ranker.ask(question, top=3)
@@ -341,6 +357,25 @@ def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
         assert by_place[(a.document, a.passage.start_line)] == a.quote
     scores = [a.score for a in result.answers]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_cosines_of_passage_sentences_and_quote(tmp_path, tiny_corpus):
+    from natoqa.answer import ask
+
+    ranker = tiny_ranker(tmp_path, tiny_corpus)
+    question = "Which bird glides with the longest wingspan?"
+    answers = ask(ranker.index, question, top=dense.DEPTH, explain=True).answers
+    qv = ranker.question_vector(question)
+    cosines = ranker.cosines(answers, qv)
+    assert cosines.shape == (len(answers), 4)
+    for a, (passage, closest, second, quote) in zip(answers, cosines, strict=True):
+        p = ranker.row[(a.document, a.passage.start_line)]
+        assert passage == pytest.approx(float(ranker.passages[p] @ qv), abs=1e-6)
+        assert closest >= second - 1e-9 and closest >= quote - 1e-9
+        by_sentence = ranker._sentence_cosines(p, qv)
+        assert min(abs(by_sentence - quote)) < 1e-6  # one of the passage's own sentences
+    first = ranker.rerank(ask(ranker.index, question, top=dense.DEPTH, explain=True), qv, 1).answers[0]
+    assert set(first.explain["dense"]) >= {"cosine", "sentence_cosine", "second_sentence_cosine", "quote_cosine"}
 
 
 def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corpus):
