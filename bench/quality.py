@@ -296,10 +296,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--failures", type=int, default=0, help="print up to N failures per setting on stderr")
     parser.add_argument("--dense", action="store_true", help="re-rank with natoqa.dense (the natoqa[dense] extra)")
-    parser.add_argument("--dense-weight", type=float, default=None, help="with --dense: W_DENSE instead of the default")
-    parser.add_argument(
-        "--dense-sentence-weight", type=float, default=None, help="with --dense: W_SENTENCE instead of the default"
-    )
     parser.add_argument(
         "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_COSINE instead of the default"
     )
@@ -309,10 +305,6 @@ def main(argv=None) -> int:
 
         folder = dense.model_dir()
         options = {}
-        if args.dense_weight is not None:
-            options["weight"] = args.dense_weight
-        if args.dense_sentence_weight is not None:
-            options["sentence_weight"] = args.dense_sentence_weight
         if args.dense_fallback is not None:
             options["fallback"] = args.dense_fallback
         DENSE.update(encoder=dense.Encoder.load(folder), folder=folder, known={}, rankers={}, options=options)
