@@ -23,6 +23,7 @@ never waits on a result it has not sent.
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import signal
@@ -208,6 +209,10 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
 
     sys.stdout.flush()
     sys.stderr.flush()
+    # Every object made so far (the index, its memos) out of the collector's
+    # reach: a forked worker shares them with the parent page by page, and a
+    # collection walking them would write to every page and copy it.
+    gc.freeze()
     workers: list[_Worker] = []
     done = False
     try:
