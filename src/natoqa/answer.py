@@ -25,7 +25,7 @@ from operator import add, itemgetter, mul
 
 from natoqa import firststage, shortanswer
 from natoqa import text as textmod
-from natoqa.index import KIND_KEY, PREFIX, Index, lucene_idf
+from natoqa.index import KIND_KEY, PREFIX, Index, Memo, lucene_idf
 
 # How many passages get their sentences examined. Sentence evidence re-ranks
 # among these, so it must be more than the answers shown.
@@ -727,30 +727,12 @@ def _weights_map(index: Index, term: str) -> dict[int, float]:
     return found
 
 
-class _Memo(dict):
-    """A memo kept on the index (see _memo) that empties itself when the
-    sizes of what it holds pass a limit: a bound on a long batch's memory."""
-
-    def __init__(self, limit: int):
-        super().__init__()
-        self.limit = limit
-        self.size = 0
-
-    def put(self, key, value, size: int = 1):
-        if self.size + size > self.limit:
-            self.clear()
-            self.size = 0
-        self[key] = value
-        self.size += size
-        return value
-
-
-def _memo(index: Index, name: str, limit: int) -> _Memo:
+def _memo(index: Index, name: str, limit: int) -> Memo:
     """The index's memo `name`, made on first use: the index and the
     lexicon are fixed, so what is worked out from them once stays true."""
     memo = getattr(index, name, None)
     if memo is None:
-        memo = _Memo(limit)
+        memo = Memo(limit)
         setattr(index, name, memo)
     return memo
 

@@ -31,7 +31,7 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     """(pool, BM25 scores of the pool's passages), as answer._full_pool.
 
     `factors` are the passages' heading factors, `memo` a bounded memo
-    (answer._Memo) for each related word's best-relative weights."""
+    (index.Memo) for each related word's best-relative weights."""
     arrays = _arrays(np, index, factors)
     postings = index.postings
     ids, values = [], []

@@ -64,6 +64,24 @@ class Hit:
 PLACED_MEMO = 2_000_000
 
 
+class Memo(dict):
+    """A memo kept on an index that empties itself when the sizes of what
+    it holds pass a limit: a bound on a long batch's memory."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.size = 0
+
+    def put(self, key, value, size: int = 1):
+        if self.size + size > self.limit:
+            self.clear()
+            self.size = 0
+        self[key] = value
+        self.size += size
+        return value
+
+
 class Index:
     """BM25 statistics, postings and sentence analysis for one corpus.
 
@@ -200,19 +218,14 @@ class Index:
         try:
             memo = self._placed
         except AttributeError:
-            memo = self._placed = {}
-            self._placed_size = 0
+            memo = self._placed = Memo(PLACED_MEMO)
         found = memo.get(term)
         if found is None:
             found = frozenset(self.postings.ids(term))
             missing = self.unplaced.get(term)
             if missing:
                 found = found.difference(missing)
-            if self._placed_size + len(found) > PLACED_MEMO:
-                memo.clear()
-                self._placed_size = 0
-            memo[term] = found
-            self._placed_size += len(found)
+            memo.put(term, found, len(found))
         return found
 
     def term_idf(self, term: str) -> float:
