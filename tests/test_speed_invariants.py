@@ -252,3 +252,19 @@ def test_the_placed_sets_are_bounded(monkeypatch):
     for t in terms:
         assert index.placed(t) == expected[t]
         assert sum(map(len, index._placed.values())) <= max(40, len(expected[t]))
+
+
+def test_a_broken_numpy_leaves_the_dict_walk(monkeypatch):
+    import builtins
+
+    from natoqa import firststage
+
+    real = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "numpy":
+            raise RuntimeError("numpy was built for another CPU")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    assert firststage.numpy() is None

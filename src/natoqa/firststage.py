@@ -22,7 +22,7 @@ def numpy():
     """The numpy module, or None where it cannot be imported."""
     try:
         import numpy as np
-    except ImportError:
+    except Exception:  # noqa: BLE001 - missing or broken (a bad build raises more than ImportError): the dict walk serves
         return None
     return np
 
