@@ -465,13 +465,11 @@ def fuse(lexical, lengths, cosines, weights=WEIGHTS) -> np.ndarray:
 
 
 def _quote_offsets(answer) -> tuple[int, int]:
-    """Where the answer's quote lies in its passage's text (the inverse of
-    natoqa.answer.span_in_passage)."""
-    text, quote = answer.passage.text, answer.quote
-    start = 0
-    for _ in range(quote.start_line - answer.passage.start_line):
-        start = text.index("\n", start) + 1
-    start += quote.start_col - 1
+    """Where the answer's quote lies in its passage's text."""
+    from natoqa.render import offset_in_passage
+
+    passage, quote = answer.passage, answer.quote
+    start = offset_in_passage(passage.text, passage.start_line, quote.start_line, quote.start_col)
     return start, start + len(quote.text)
 
 
