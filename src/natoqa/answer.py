@@ -538,11 +538,7 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
         # set a bar (their full scores); only passages that could reach it
         # get a full key. The keys compared are the same as below.
         title_max = W_TITLE * max(title_docs.values(), default=0.0)
-        # (The passages at or above a score are picked by C iterators.)
-        kth = heapq.nlargest(k, acc.values())[-1]
-        best = compress(acc.keys(), map(kth.__le__, acc.values()))
-        bar = heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
-        cut = bar * (1 - _SLACK) - title_max
+        cut = _bar(index, acc, title_docs, factor, k) * (1 - _SLACK) - title_max
         near = compress(acc.keys(), map(cut.__le__, acc.values()))
         keys = [(-(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
     elif title_docs:
@@ -572,6 +568,18 @@ def _numpy():
 
 
 _np = False
+
+
+def _bar(index: Index, acc: dict[int, float], title_docs, factor, k: int) -> float:
+    """The k-th best full first-stage score (title and heading factor in)
+    among the passages with the k best BM25 scores: a score every passage
+    of the pool reaches. (The passages at or above a score are picked by C
+    iterators.)"""
+    doc_of = index.passage_doc
+    title_get = title_docs.get
+    kth = heapq.nlargest(k, acc.values())[-1]
+    best = compress(acc.keys(), map(kth.__le__, acc.values()))
+    return heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
 
 
 # Above this many matching passages, _full_pool keys only those that can
@@ -604,10 +612,7 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
     title_max = W_TITLE * max(title_docs.values(), default=0.0)
     doc_of = index.passage_doc
     title_get = title_docs.get
-    kth = heapq.nlargest(k, acc.values())[-1]
-    best = compress(acc.keys(), map(kth.__le__, acc.values()))
-    bar = heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
-    bar *= 1 - _SLACK
+    bar = _bar(index, acc, title_docs, factor, k) * (1 - _SLACK)
     if extra + title_max >= bar:
         return None
     cut = bar - extra - title_max
