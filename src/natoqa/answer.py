@@ -459,48 +459,62 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     per_top = w["sentence"] + 2 * w["neighbour"] + w["passage"] + w["proximity"] + w["pair"] + w["density"]
     per_pair = w["phrase"] + w["pairs"]  # the sentence's pairs are some of the passage's
     context = _Pool(index, q, pool, acc)
-    # Two bounds: a loose one, with every related word at its best
-    # relative's weight, orders the passages and ends the walk; a tight one,
-    # with only the relatives the passage holds, is worked out for a
-    # passage the loose one cannot rule out, before scoring it in full.
+    # Three bounds. A rough one, with the document, telling and local
+    # shares at their most (every question term's IDF, the whole share),
+    # orders the passages and ends the walk: it needs only the question's
+    # words looked up in the passage. A loose one, with those shares exact
+    # (_Pool.exact) and every related word at its best relative's weight,
+    # and a tight one, with only the relatives the passage holds, are
+    # worked out for a passage the rougher ones cannot rule out, before
+    # scoring it in full.
     related_top = sum(max(weight.values(), default=0.0) for _, _, weight in related)
+    shares_top = w["document"] * sum(idfs) + (
+        w["telling"] + w["telling_sentence"] + w["local"] + w["local_sentence"]
+    ) * mass
+    votes_of, size, top_bm25 = context.votes, context.size, context.top_bm25
     bounded = []
     for place, p in enumerate(pool):
         where = index.where[p]
         present = where.__contains__
         own = sum(compress(idfs, map(present, terms)))
         phrase = per_pair * sum(compress(pair_weights, map(present, pairs)))
-        title = title_docs.get(doc_of[p], 0.0)
-        document, votes, relative, telling, local = context.exact(index, q, p, acc[p], own_terms)
-        base = w["bm25"] * acc[p] + w["title"] * title + phrase + w["document"] * document
-        # The sentence's telling and local shares are at most the passage's.
-        base += (
-            w["votes"] * votes + w["relative"] * relative + (w["telling"] + w["telling_sentence"]) * telling
-        ) * mass
-        base += (w["local"] + w["local_sentence"]) * local * mass
+        doc = doc_of[p]
+        title = title_docs.get(doc, 0.0)
+        base = w["bm25"] * acc[p] + w["title"] * title + phrase
+        # The votes and relative BM25 as _Pool.exact has them.
+        base += (w["votes"] * (votes_of.get(doc, 0) / size) + w["relative"] * (acc[p] / top_bm25)) * mass
         if cue_key and present(cue_key):
             base += w["cue"] * mass
         # The passage holds at least its own question terms (held >= own),
         # and its best sentence is at best the first.
         base += (w["first"] / (1 + place) + w["unmatched"] * max(0.0, 1.0 - own / mass) + w["early"]) * mass
         factor = HEADING if index.heading[p] else 1.0
-        loose = (base + per_top * (own + related_top)) / mass * factor
-        bounded.append((-loose, p, title, base, own, factor, present, place))
+        rough = (base + shares_top + per_top * (own + related_top)) / mass * factor
+        bounded.append((-rough, p, title, base, own, factor, present, place))
     bounded.sort(key=itemgetter(0, 1))
     out: list[Candidate] = []
     best: list[float] = []  # the exact best scores so far, a min-heap
-    for neg_loose, p, title, base, own, factor, present, place in bounded:
+    for neg_rough, p, title, base, own, factor, present, place in bounded:
         full = len(best) == exact
         # The slack keeps a passage whose bound rounds a hair under a tie.
-        if full and -neg_loose * (1 + _SLACK) + _SLACK < best[0]:
+        if full and -neg_rough * (1 + _SLACK) + _SLACK < best[0]:
             break
-        if full and groups:
-            top = own
-            for words, weight_of in groups:
-                top += max(map(weight_of, filter(present, words)), default=0.0)
-            tight = (base + per_top * top) / mass * factor
-            if tight * (1 + _SLACK) + _SLACK < best[0]:
+        if full:
+            document, _, _, telling, local = context.exact(index, q, p, acc[p], own_terms)
+            # The sentence's telling and local shares are at most the passage's.
+            base += w["document"] * document + (
+                (w["telling"] + w["telling_sentence"]) * telling + (w["local"] + w["local_sentence"]) * local
+            ) * mass
+            loose = (base + per_top * (own + related_top)) / mass * factor
+            if loose * (1 + _SLACK) + _SLACK < best[0]:
                 continue
+            if groups:
+                top = own
+                for words, weight_of in groups:
+                    top += max(map(weight_of, filter(present, words)), default=0.0)
+                tight = (base + per_top * top) / mass * factor
+                if tight * (1 + _SLACK) + _SLACK < best[0]:
+                    continue
         c = _candidate(index, q, p, acc[p], title, mass, plan, place, context)
         out.append(c)
         if len(best) < exact:
