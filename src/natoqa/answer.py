@@ -468,9 +468,9 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     # worked out for a passage the rougher ones cannot rule out, before
     # scoring it in full.
     related_top = sum(max(weight.values(), default=0.0) for _, _, weight in related)
-    shares_top = w["document"] * sum(idfs) + (
-        w["telling"] + w["telling_sentence"] + w["local"] + w["local_sentence"]
-    ) * mass
+    shares_top = (
+        w["document"] * sum(idfs) + (w["telling"] + w["telling_sentence"] + w["local"] + w["local_sentence"]) * mass
+    )
     votes_of, size, top_bm25 = context.votes, context.size, context.top_bm25
     bounded = []
     for place, p in enumerate(pool):
@@ -502,9 +502,10 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
         if full:
             document, _, _, telling, local = context.exact(index, q, p, acc[p], own_terms)
             # The sentence's telling and local shares are at most the passage's.
-            base += w["document"] * document + (
-                (w["telling"] + w["telling_sentence"]) * telling + (w["local"] + w["local_sentence"]) * local
-            ) * mass
+            base += (
+                w["document"] * document
+                + ((w["telling"] + w["telling_sentence"]) * telling + (w["local"] + w["local_sentence"]) * local) * mass
+            )
             loose = (base + per_top * (own + related_top)) / mass * factor
             if loose * (1 + _SLACK) + _SLACK < best[0]:
                 continue
