@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 from array import array
 from bisect import bisect_left
@@ -385,7 +384,14 @@ def _analysed(passages):
     """Each passage's analysis (see _analyse_passage), in passage order."""
     n = len(passages)
     workers = min(os.cpu_count() or 1, 4)
-    if n < PARALLEL_MIN or workers < 2 or multiprocessing.current_process().daemon:
+    if n >= PARALLEL_MIN and workers >= 2:
+        # Imported here: it costs about 8 ms, which a question about a
+        # cached or small corpus never needs.
+        import multiprocessing
+
+        if multiprocessing.current_process().daemon:
+            workers = 1
+    if n < PARALLEL_MIN or workers < 2:
         for passage in passages:
             yield _analyse_passage(passage.text)
         return

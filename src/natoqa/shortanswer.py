@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
-from importlib import resources
 from itertools import chain, compress
 from operator import itemgetter
 
@@ -313,7 +312,7 @@ _first = itemgetter(0)
 @lru_cache(maxsize=1)
 def verbs() -> frozenset[str]:
     """Word forms used mostly as verbs or adverbs (verbs.txt, from WordNet)."""
-    raw = resources.files("natoqa").joinpath("verbs.txt").read_text("utf-8")
+    raw = textmod.data_text("verbs.txt")
     return frozenset(line for line in raw.splitlines() if line and not line.startswith("#"))
 
 

@@ -42,7 +42,6 @@ import mmap
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from array import array
 from collections.abc import Mapping, Sequence
@@ -198,6 +197,8 @@ def write_atomic(path: Path, chunks, mode: int | None = None) -> None:
     """Write to a temporary file beside `path`, then rename it into place:
     a reader sees the old file or the new one, never half of one. natoqa's
     one way of writing a file (the cache, check reports, --record)."""
+    import tempfile  # here: only a cache write needs it, and it costs a start 3 ms
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
