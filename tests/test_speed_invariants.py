@@ -131,6 +131,8 @@ def test_bounded_candidates_keep_the_exact_best_for_any_words(seed_index, picks,
 
 
 def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeypatch):
+    monkeypatch.setattr(store, "EAGER_FLOATS", 0)  # a large corpus's maps: read lazily
+    monkeypatch.setattr(store, "EAGER_KEYS", 0)
     index = store.load_index(load_corpus(tiny_corpus))  # writes the cache
     cached = store.load_index(load_corpus(tiny_corpus))  # reads it back
     assert type(cached.idf) is not dict  # the lazy map over the file
@@ -145,6 +147,24 @@ def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeyp
     fresh = store.load_index(load_corpus(tiny_corpus))
     assert [fresh.postings.get(t).ids.tolist() for t in terms] == [list(index.postings[t].ids) for t in terms]
     assert fresh.postings.get("zzznotaword") is None
+
+
+def test_a_small_cached_index_reads_its_maps_whole_into_dicts(tiny_corpus):
+    index = store.load_index(load_corpus(tiny_corpus))  # writes the cache
+    cached = store.load_index(load_corpus(tiny_corpus))  # reads it back
+    for name in ("idf", "title_postings", "prefixes"):
+        value = getattr(cached, name)
+        assert type(value) is dict, name
+        assert value == dict(getattr(index, name)), name
+    assert type(cached.postings) is not dict  # postings stay lazy: their CRCs are checked on read
+
+
+def test_a_lazy_float_map_read_whole_equals_it_read_key_by_key(tiny_corpus, monkeypatch):
+    monkeypatch.setattr(store, "EAGER_FLOATS", 0)
+    store.load_index(load_corpus(tiny_corpus))
+    lazy = store.load_index(load_corpus(tiny_corpus)).idf
+    assert type(lazy) is not dict
+    assert lazy.whole() == {key: lazy[key] for key in lazy}
 
 
 def arrays(monkeypatch, on: bool):
