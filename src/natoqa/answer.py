@@ -560,7 +560,18 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
         keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
     else:
         keys = [(-s * factor[p], p) for p, s in acc.items()]
-    return [p for _, p in heapq.nsmallest(k, keys)], acc
+    return _smallest(k, keys), acc
+
+
+def _smallest(k: int, keys: list[tuple[float, int]]) -> list[int]:
+    """The passages of the k smallest (key, passage) pairs, in order: what
+    heapq.nsmallest gives (all pairs distinct), which runs in Python and
+    costs more than C's sort below SORT_MAX pairs (5 us against 1 at 20)."""
+    best = sorted(keys)[:k] if len(keys) <= SORT_MAX else heapq.nsmallest(k, keys)
+    return [p for _, p in best]
+
+
+SORT_MAX = 200
 
 
 # On a corpus of this many passages or more, the first stage moves to
@@ -663,7 +674,7 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
     reach = bar - title_max
     near = compress(scores.keys(), map(reach.__le__, scores.values()))
     keys = [(-(scores[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
-    return [p for _, p in heapq.nsmallest(k, keys)], scores
+    return _smallest(k, keys), scores
 
 
 def _max_weight(index: Index, term: str) -> float:
