@@ -471,25 +471,41 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     shares_top = (
         w["document"] * sum(idfs) + (w["telling"] + w["telling_sentence"] + w["local"] + w["local_sentence"]) * mass
     )
-    votes_of, size, top_bm25 = context.votes, context.size, context.top_bm25
+    # The parts of the bound known before scoring, in the question's mass
+    # units, their weights worked out once: the votes and relative BM25 as
+    # _Pool.exact has them, the passage's own words (held >= own), its best
+    # sentence at best the first.
+    votes_get, title_get, heading = context.votes.get, title_docs.get, index.heading
+    where_of = index.where
+    w_bm25, w_title = w["bm25"], w["title"]
+    c_votes = w["votes"] * mass / context.size
+    c_relative = w["relative"] * mass / context.top_bm25
+    c_first, c_unmatched = w["first"] * mass, w["unmatched"] * mass
+    c_fixed = w["early"] * mass
+    c_cue = w["cue"] * mass
+    top_extra = shares_top + per_top * related_top
     bounded = []
     for place, p in enumerate(pool):
-        where = index.where[p]
-        present = where.__contains__
+        present = where_of[p].__contains__
         own = sum(compress(idfs, map(present, terms)))
-        phrase = per_pair * sum(compress(pair_weights, map(present, pairs)))
         doc = doc_of[p]
-        title = title_docs.get(doc, 0.0)
-        base = w["bm25"] * acc[p] + w["title"] * title + phrase
-        # The votes and relative BM25 as _Pool.exact has them.
-        base += (w["votes"] * (votes_of.get(doc, 0) / size) + w["relative"] * (acc[p] / top_bm25)) * mass
+        a = acc[p]
+        title = title_get(doc, 0.0)
+        base = (
+            w_bm25 * a
+            + w_title * title
+            + c_votes * votes_get(doc, 0)
+            + c_relative * a
+            + c_first / (1 + place)
+            + c_unmatched * max(0.0, 1.0 - own / mass)
+            + c_fixed
+        )
+        if pairs:
+            base += per_pair * sum(compress(pair_weights, map(present, pairs)))
         if cue_key and present(cue_key):
-            base += w["cue"] * mass
-        # The passage holds at least its own question terms (held >= own),
-        # and its best sentence is at best the first.
-        base += (w["first"] / (1 + place) + w["unmatched"] * max(0.0, 1.0 - own / mass) + w["early"]) * mass
-        factor = HEADING if index.heading[p] else 1.0
-        rough = (base + shares_top + per_top * (own + related_top)) / mass * factor
+            base += c_cue
+        factor = HEADING if heading[p] else 1.0
+        rough = (base + top_extra + per_top * own) / mass * factor
         bounded.append((-rough, p, title, base, own, factor, present, place))
     bounded.sort(key=itemgetter(0, 1))
     out: list[Candidate] = []
