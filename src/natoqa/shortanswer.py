@@ -386,6 +386,7 @@ class _Quote:
         "joined",
         "breaks",
         "found",
+        "boundaries",
     )
 
     def __init__(self, passage_text: str, start: int, end: int, terms=None):
@@ -396,6 +397,9 @@ class _Quote:
         self.joined = joined = _joins(gaps)
         self.breaks = breaks = _breaks(words, caps, nums, stops, gaps)
         self.found = _candidates(words, caps, nums, stops, joined, phrases=False) + _chunks(words, breaks, joined)
+        # Where _BOUNDARY's characters stand, so that "is there one between
+        # these offsets" is a bisection, not a regex search per candidate.
+        self.boundaries = [m.start() for m in _BOUNDARY.finditer(passage_text, start, end)]
 
 
 def _quote_parts(index, p: int, passage_text: str, start: int, end: int, sentences=None) -> _Quote:
@@ -437,6 +441,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     start, end = bounds or (sentences[first].start, sentences[last].end)
     quote = _quote_parts(index, p, passage_text, start, end, None if bounds else sentences[first : last + 1])
     starts, ends, words, stems, stops = quote.starts, quote.ends, quote.words, quote.stems, quote.stops
+    boundaries = quote.boundaries
     n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
@@ -523,7 +528,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             distance, h = n, None
         if W_CLAUSE and h is not None and (h < a or h > b):
             between = (ends[h], starts[a]) if h < a else (ends[b], starts[h])
-            if _BOUNDARY.search(passage_text, *between):
+            i = bisect_left(boundaries, between[0])
+            if i < len(boundaries) and boundaries[i] < between[1]:
                 weight -= W_CLAUSE
         # An answer tends to follow the question's words ("wanted him to
         # enter the priesthood"), as the object of the verb they hold.
