@@ -20,6 +20,7 @@ import bisect
 import heapq
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import compress, repeat
 from operator import add, itemgetter, mul
 
@@ -1300,18 +1301,14 @@ def _widen(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int]:
 
 def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int]:
     """The best run of whole clauses of text[start:end], at most LONG_QUOTE long."""
-    cuts = [start]
-    for m in _CLAUSE_END.finditer(text, start, end):
-        if start < m.end() < end:
-            cuts.append(m.end())
-    cuts.append(end)
+    cuts, spans = _clauses(text, start, end)
     if len(cuts) < 3:
         return start, end
     weights = dict(zip(q.terms, q.idf, strict=False))
     for _, relatives in q.related:
         for r, w, _ in relatives:
             weights.setdefault(r, w)
-    terms = [(pos + start, t) for t, pos, _ in textmod.terms_with_spans(text[start:end]) if t in weights]
+    terms = [(pos, t) for pos, t in spans if t in weights]
     best, best_key = (start, end), None
     for i in range(len(cuts) - 1):
         for j in range(i + 1, len(cuts)):
@@ -1330,6 +1327,19 @@ def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int
             if best_key is None or key > best_key:
                 best, best_key = (a, b), key
     return best
+
+
+@lru_cache(maxsize=4096)
+def _clauses(text: str, start: int, end: int) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+    """Where text[start:end]'s clauses begin (and its end), and its terms
+    with their offsets in text: what _trim reads, the same for every
+    question the quote answers (memoized; a passage's text hashes once)."""
+    cuts = [start]
+    for m in _CLAUSE_END.finditer(text, start, end):
+        if start < m.end() < end:
+            cuts.append(m.end())
+    cuts.append(end)
+    return tuple(cuts), tuple((pos + start, t) for t, pos, _ in textmod.terms_with_spans(text[start:end]))
 
 
 # A neighbour joins the quote when it brings question terms the best
