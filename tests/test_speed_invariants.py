@@ -130,6 +130,29 @@ def test_bounded_candidates_keep_the_exact_best_for_any_words(seed_index, picks,
     assert exact_ranked(seed_index, question, exact)[:exact] == ranked(seed_index, question)[:exact]
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.integers(0, 10_000), min_size=1, max_size=8),
+    st.one_of(
+        # A few features alone: where a feature's share of a bound is left
+        # out, nothing else in the bound covers for it.
+        st.sets(st.integers(0, len(answermod.RERANK_FEATURES) - 1), min_size=1, max_size=3),
+        st.just(frozenset(range(len(answermod.RERANK_FEATURES)))),
+    ),
+    st.lists(st.floats(0.01, 3.0), min_size=len(answermod.RERANK_FEATURES), max_size=len(answermod.RERANK_FEATURES)),
+    st.integers(1, 3),
+)
+def test_the_bounds_hold_for_any_weights_the_refit_may_give(seed_index, picks, active, values, exact):
+    # The bounds assume only weights >= 0 (rerank_fit.py keeps them so):
+    # any such weights, zeros included, keep the exact best.
+    weights = [v if i in active else 0.0 for i, v in enumerate(values)]
+    words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    question = " ".join(words[i % len(words)] for i in picks)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(answermod, "RERANK", tuple(weights))
+        assert exact_ranked(seed_index, question, exact)[:exact] == ranked(seed_index, question)[:exact]
+
+
 def test_cached_maps_remember_misses_and_find_keys_by_table(tiny_corpus, monkeypatch):
     monkeypatch.setattr(store, "EAGER_FLOATS", 0)  # a large corpus's maps: read lazily
     monkeypatch.setattr(store, "EAGER_KEYS", 0)
