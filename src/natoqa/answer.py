@@ -991,8 +991,8 @@ def _density(index: Index, q: Question, p: int, i: int) -> float:
     if not sentences or not sentences[i].terms:
         return 0.0
     terms = sentences[i].terms
-    wanted = q.terms
-    return sum(1 for t in terms if t in wanted) / len(terms)
+    wanted = frozenset(q.terms)  # a set: tested once per sentence term
+    return sum(map(wanted.__contains__, terms)) / len(terms)
 
 
 def _sentence_holds(index: Index, p: int, i: int):
@@ -1010,7 +1010,7 @@ def _proximity(index: Index, q: Question, p: int, i: int) -> float:
     sentences = index.sentences[p]
     if not sentences:
         return 0.0
-    wanted = q.terms
+    wanted = frozenset(q.terms)  # a set: tested once per sentence term
     terms = sentences[i].terms
     hits = [(pos, t) for pos, t in enumerate(terms) if t in wanted]
     k = len(dict.fromkeys(t for _, t in hits))
