@@ -20,6 +20,11 @@ ratio to the import floor measured in the same run, interleaved with it.
   again in one process (`--jobs 1`), shown beside it without a target;
   on the seed corpus (seeds/questions.yaml, cycled) and on the whole SQuAD
   2.0 dev corpus (2,000 of its questions, evenly spread);
+- instructions: what a question costs in CPU instructions, counted by
+  valgrind's callgrind in one process (500 seed questions, 300 SQuAD 2.0
+  ones, minus one; hash seed 0). Unlike the times, the same code gives the
+  same count within 0.1% however busy the machine is: the figure to compare
+  changes by. Skipped when valgrind is not installed;
 - scale: corpora of 1k, 10k and 100k passages made of SQuAD 1.1 dev
   articles repeated under varied document ids (generated in bench/.work/,
   never committed): first answer with an empty cache (build and write the
@@ -295,7 +300,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 runs each; scale sizes 1,000 and 10,000")
     parser.add_argument("--runs", type=int, help="runs per median (default 7, --quick 3)")
     parser.add_argument("--sizes", help="scale corpus sizes in passages, comma separated (default 1000,10000,100000)")
-    parser.add_argument("--skip", default="", help="sections to skip, comma separated: startup,scipy,batch,scale")
+    parser.add_argument(
+        "--skip", default="", help="sections to skip, comma separated: startup,scipy,batch,instructions,scale"
+    )
     parser.add_argument("--scipy-venv", help="bin/ folder of an existing venv with natoqa and scipy to use instead")
     parser.add_argument("--save", help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -315,6 +322,8 @@ def main(argv=None) -> int:
                 startup(table, scipy_bin, cache_root / "scipy", runs, "start-up, with scipy installed", "scipy")
         if "batch" not in skip:
             bench_batch(table, natoqa, cache_root / "batch", max(3, runs // 2))
+        if "instructions" not in skip:
+            bench_instructions(table, cache_root / "instructions")
         if "scale" not in skip:
             bench_scale(table, natoqa, cache_root, sizes, runs)
     finally:
@@ -352,6 +361,53 @@ def bench_batch(table: Table, natoqa: str, cache: Path, runs: int) -> None:
     table.add("batch.squad2_ms", "  ms per question", 1000 / qps, "{:.3f}")
     one, _ = batch_qps(natoqa, ["--corpus", str(SQUAD2 / "corpus")], questions, env, runs, "squad2", jobs=1)
     table.add("batch.squad2_qps_j1", "  one process, --jobs 1 (q/s)", one, "{:,.0f}")
+
+
+ICOUNT_SEED, ICOUNT_SQUAD = 500, 300
+
+
+def instructions(python: str, corpus: list[str], questions: list[str], n: int, env: dict, name: str) -> float:
+    """CPU instructions a question in one process: callgrind's count for n
+    questions minus its count for one, over n - 1 (the cache warm)."""
+    one = write_questions(questions, 1, f"{name}-icount")
+    many = write_questions(questions, n, f"{name}-icount")
+    ask = [python, "-m", "natoqa", "ask", "-", "--jsonl", "--jobs", "1", *corpus]
+    env = dict(env, PYTHONHASHSEED="0")
+    run(ask, stdin=one, env=env)  # warm the cache
+    counts = []
+    for path in (many, one):
+        with open(path, "rb") as stdin:
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *ask],
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        found = re.search(rb"Collected : (\d+)", done.stderr)
+        if done.returncode not in (0, 1) or not found:
+            raise SystemExit(f"speed.py: callgrind failed ({done.returncode}) on {name}")
+        counts.append(int(found.group(1)))
+    return (counts[0] - counts[1]) / (n - 1)
+
+
+def bench_instructions(table: Table, cache: Path) -> None:
+    import yaml
+
+    if shutil.which("valgrind") is None:
+        print("speed.py: valgrind not found; skipping the instruction counts", file=sys.stderr)
+        return
+    print("speed.py: counting instructions (callgrind, about 2 minutes) ...", file=sys.stderr)
+    env = env_with(cache)
+    python = str(VENV_BIN / "python")
+    table.section("instructions a question, one process (callgrind)")
+    seed_questions = [q["question"] for q in yaml.safe_load((SEEDS / "questions.yaml").read_text("utf-8"))["questions"]]
+    seed = instructions(python, [], seed_questions, ICOUNT_SEED, env, "seed")
+    table.add("instructions.seed", f"seed corpus ({ICOUNT_SEED} questions)", seed, "{:,.0f}")
+    if SQUAD2.is_dir():
+        questions = spread(read_questions(SQUAD2 / "questions.yaml"), BATCH)[:ICOUNT_SQUAD]
+        squad = instructions(python, ["--corpus", str(SQUAD2 / "corpus")], questions, ICOUNT_SQUAD, env, "squad2")
+        table.add("instructions.squad2", f"SQuAD 2.0 dev ({ICOUNT_SQUAD} questions)", squad, "{:,.0f}")
 
 
 def bench_scale(table: Table, natoqa: str, cache_root: Path, sizes: list[int], runs: int) -> None:
