@@ -58,7 +58,7 @@ def run(args, data: bytes, env_extra=None):
 
 @pytest.mark.parametrize("fmt", ["--jsonl", "-q"])
 def test_workers_write_what_one_process_writes(fmt):
-    data = batch_bytes(sessionmod.SERIAL_FIRST * 3)
+    data = batch_bytes(max(sessionmod.SERIAL_FIRST * 3, 150))  # every kind of bad line, past the serial part
     one = run([fmt, "-j", "1"], data)
     many = run([fmt, "-j", "3"], data)
     assert one.returncode == many.returncode == 2  # bad lines among them
