@@ -24,6 +24,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from operator import add, mul, truediv
 
@@ -41,6 +42,7 @@ B = 0.4
 PREFIX = 5
 
 
+@lru_cache(maxsize=1 << 16)  # the re-ranker asks it of every question term's document count
 def lucene_idf(n_docs: int, doc_freq: int) -> float:
     """Lucene's BM25 IDF: positive for every term, however common."""
     return math.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))

@@ -154,6 +154,7 @@ COMMON_ZIPF = 7.5
 RARE_ZIPF = 2.0
 
 
+@lru_cache(maxsize=STEM_CACHE_SIZE)
 def telling(term: str) -> float:
     """How much a stem says about what a text is about: rarer says more."""
     return max(0.0, COMMON_ZIPF - background_zipf().get(term, RARE_ZIPF))
