@@ -452,7 +452,7 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     groups = tuple((words, weight.__getitem__) for _, words, weight in related)
     pairs = tuple(key for key, _ in q.bigrams)
     pair_weights = tuple(w for _, w in q.bigrams)
-    w = dict(zip(RERANK_FEATURES, RERANK, strict=True))
+    w = _named_weights(RERANK)
     # What a sentence's or the passage's matched IDF can reach, per unit:
     # the best sentence, its neighbours (two), the passage, proximity and
     # density (each at most the sentence's) and sentence-and-neighbour each
@@ -540,6 +540,13 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
         elif c.score > best[0]:
             heapq.heapreplace(best, c.score)
     return out
+
+
+@lru_cache(maxsize=4)
+def _named_weights(weights: tuple[float, ...]) -> dict[str, float]:
+    """The re-ranker's weights by feature name (made once, not per question;
+    keyed by the weights, which a test may swap)."""
+    return dict(zip(RERANK_FEATURES, weights, strict=True))
 
 
 def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
