@@ -240,9 +240,12 @@ class Candidate:
 
 def analyse(index: Index, question: str) -> Question:
     words = textmod.tokens_with_spans(question)
+    plain = [w for w, _, _ in words]
     stop = textmod.stopwords()
-    stems = [textmod.stem(w) for w, _, _ in words if w not in stop]
-    known = [index.idf[t] for t in stems if t in index.idf]
+    stem = textmod.stem
+    stems = [stem(w) for w in plain if w not in stop]
+    idf_of = index.idf
+    known = [idf_of[t] for t in stems if t in idf_of]
     top_idf = max(known, default=index.unseen_idf)
     weights: dict[str, float] = {}
     mass = 0.0
@@ -283,8 +286,8 @@ def analyse(index: Index, question: str) -> Question:
         idf=tuple(weights.values()),
         mass=mass,
         bigrams=tuple(bigrams.items()),
-        kind=shortanswer.question_kind([w for w, _, _ in words]),
-        words=tuple(w for w, _, _ in words),
+        kind=shortanswer.question_kind(plain),
+        words=tuple(plain),
         telling=tuple(telling.values()),
         related=related,
         related_of=related_of,
