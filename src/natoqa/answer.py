@@ -450,11 +450,10 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     doc_of = index.passage_doc
     # The question's words and pairs as parallel tuples, tested against
     # each passage's `where` by C iterators (map, compress, filter).
-    terms = tuple(term for term, _ in own_terms)
-    idfs = tuple(idf for _, idf in own_terms)
+    # (own_terms pairs them: see _plan.)
+    terms, idfs = q.terms, q.idf
     groups = tuple((words, weight.__getitem__) for _, words, weight in related)
-    pairs = tuple(key for key, _ in q.bigrams)
-    pair_weights = tuple(w for _, w in q.bigrams)
+    pairs, pair_weights = tuple(zip(*q.bigrams, strict=True)) or ((), ())
     w = _named_weights(RERANK)
     # What a sentence's or the passage's matched IDF can reach, per unit:
     # the best sentence, its neighbours (two), the passage, proximity and
