@@ -827,8 +827,7 @@ class _Pool:
         for _, w in q.telling:
             total += w
         self.telling = total or 1.0
-        self.telling_terms = tuple(t for t, _ in q.telling)
-        self.telling_weights = tuple(w for _, w in q.telling)
+        self.telling_terms, self.telling_weights = tuple(zip(*q.telling, strict=True)) or ((), ())
         self.locals: dict[int, tuple] = {}
         # Each passage's exact features, worked out for its bound and read
         # again when it is scored.
