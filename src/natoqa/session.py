@@ -131,8 +131,8 @@ class Session:
 # A batch answers this many questions in its own process before it starts
 # workers: a few questions are answered before a fork would finish (about
 # 2 ms), and the first loads what every worker then shares. Past them the
-# other core helps: 2,000 seed questions, 15 interleaved runs, median wall
-# 655 -> 603 ms and 596 -> 563 ms (in two sessions) against 50.
+# other core helps: 2,000 seed questions, 15 interleaved runs each, median
+# wall against 50: 655 -> 603 ms, and 596 -> 563 ms in a second set.
 SERIAL_FIRST = 10
 
 
