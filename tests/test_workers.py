@@ -149,3 +149,51 @@ def test_ctrl_c_during_a_parallel_batch_exits_130_in_one_line():
     assert proc.returncode == 130, err.decode()[-2000:]
     assert err.decode().strip().splitlines()[-1] == "natoqa: error: interrupted"
     assert b"Traceback" not in err
+
+
+def test_lines_left_is_estimated_from_a_file_only(tmp_path):
+    path = tmp_path / "questions.txt"
+    path.write_bytes(b"".join(b"question %03d?\n" % i for i in range(100)))  # 14 bytes a line
+    with open(path, "rb") as stream:
+        start = sessionmod._offset(stream)
+        for _ in range(10):
+            stream.readline()
+        assert start == 0
+        assert sessionmod._lines_left(stream, start, 10) == 90
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as stream, os.fdopen(write, "wb") as out:
+        out.write(b"a?\nb?\n")
+        out.flush()
+        assert sessionmod._offset(stream) is None
+        stream.readline()
+        assert sessionmod._lines_left(stream, None, 1) == 0
+    assert sessionmod._offset(io.BytesIO(b"a?\n")) is None  # no file descriptor
+
+
+def _batch_from(path, index) -> None:
+    s = sessionmod.Session(index)
+    with open(path, "rb") as stream, contextlib.redirect_stdout(io.StringIO()):
+        s.batch(stream, "jsonl", jobs=2)
+
+
+def test_a_long_batch_from_a_file_switches_to_the_arrays_before_forking(tmp_path, monkeypatch):
+    from natoqa import answer as answermod
+
+    if answermod._numpy() is None:
+        pytest.skip("numpy is not installed")
+    monkeypatch.setattr(workers, "answer_all", lambda *a, **k: 0)  # the parent's side is what is checked
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    # The switch is due after 100 more questions: a batch of 50 stays on
+    # the dict walk, one of 500 switches before its workers start.
+    walked = sessionmod.SERIAL_FIRST * index.n_passages
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", walked + 100 * index.n_passages)
+    short, long = tmp_path / "short.txt", tmp_path / "long.txt"
+    short.write_bytes(batch_bytes(50, bad=False))
+    long.write_bytes(batch_bytes(500, bad=False))
+    _batch_from(short, index)
+    assert not hasattr(index, "_first_stage_arrays")
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    _batch_from(long, index)
+    assert hasattr(index, "_first_stage_arrays")
+    assert index._walked >= answermod.ARRAYS_AFTER

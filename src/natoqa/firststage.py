@@ -32,7 +32,7 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
 
     `factors` are the passages' heading factors, `memo` a bounded memo
     (index.Memo) for each related word's best-relative weights."""
-    arrays = _arrays(np, index, factors)
+    arrays = arrays_of(np, index, factors)
     postings = index.postings
     ids, values = [], []
     for term, w in zip(q.terms, q.idf, strict=False):
@@ -85,7 +85,7 @@ class _Arrays:
         self.n_docs = max(index.passage_doc, default=-1) + 1
 
 
-def _arrays(np, index, factors) -> _Arrays:
+def arrays_of(np, index, factors) -> _Arrays:
     """The index's per-passage arrays, made on first use (the index is fixed)."""
     found = getattr(index, "_first_stage_arrays", None)
     if found is None:
