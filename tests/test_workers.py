@@ -170,10 +170,10 @@ def test_lines_left_is_estimated_from_a_file_only(tmp_path):
     assert sessionmod._offset(io.BytesIO(b"a?\n")) is None  # no file descriptor
 
 
-def _batch_from(path, index) -> None:
+def _batch_from(path, index, jobs: int = 2) -> None:
     s = sessionmod.Session(index)
     with open(path, "rb") as stream, contextlib.redirect_stdout(io.StringIO()):
-        s.batch(stream, "jsonl", jobs=2)
+        s.batch(stream, "jsonl", jobs=jobs)
 
 
 def test_a_long_batch_from_a_file_switches_to_the_arrays_before_forking(tmp_path, monkeypatch):
@@ -197,3 +197,22 @@ def test_a_long_batch_from_a_file_switches_to_the_arrays_before_forking(tmp_path
     _batch_from(long, index)
     assert hasattr(index, "_first_stage_arrays")
     assert index._walked >= answermod.ARRAYS_AFTER
+
+
+def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questions(tmp_path, monkeypatch):
+    from natoqa import answer as answermod
+
+    if answermod._numpy() is None:
+        pytest.skip("numpy is not installed")
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    walks = []
+    real = index.scores_weighted
+    monkeypatch.setattr(index, "scores_weighted", lambda *a: walks.append(1) or real(*a))
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    # Counted alone, the questions would reach the switch 100 past the
+    # first SERIAL_FIRST: the file's length makes it at once.
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", (sessionmod.SERIAL_FIRST + 100) * index.n_passages)
+    path = tmp_path / "long.txt"
+    path.write_bytes(batch_bytes(500, bad=False))
+    _batch_from(path, index, jobs=1)
+    assert 0 < len(walks) <= sessionmod.SERIAL_FIRST  # the dict walk served the first questions only

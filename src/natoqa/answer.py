@@ -614,12 +614,14 @@ ARRAYS_AFTER = 600_000
 
 
 def expect(index: Index, questions: int) -> None:
-    """Told that about `questions` more questions are coming (a batch about
-    to fork its workers): when they would take the first stage past
-    ARRAYS_AFTER, numpy is imported and the switch to the arrays made here,
-    once. Each forked worker would otherwise walk the dicts up to the
-    switch and then import numpy for itself: 2,000 SQuAD 2.0 questions with
-    two workers took a fifth more CPU time that way."""
+    """Told that about `questions` more questions are coming (the rest of a
+    batch's file): when they would take the first stage past ARRAYS_AFTER,
+    numpy is imported and the switch to the arrays made now, not when the
+    count gets there. The import is due either way, and the questions
+    before it are spared the dict walk. A batch makes it before it forks
+    its workers, once for all of them: each would otherwise walk the dicts
+    up to the switch and then import numpy for itself (2,000 SQuAD 2.0
+    questions with two workers took a fifth more CPU time that way)."""
     if index.n_passages < ARRAYS_MIN:
         return
     walked = getattr(index, "_walked", 0)

@@ -75,32 +75,22 @@ class Session:
         Blank lines are skipped. With jobs > 1, the JSON Lines and quiet
         formats answer in that many worker processes (natoqa.workers) once
         the batch is past its first SERIAL_FIRST questions; the output is
-        the same, in the same order.
+        the same, in the same order. From a file, the length of its rest
+        decides what is loaded before then (answer.expect).
         """
         writer = Writer(fmt, no_color, batch=True)
         waiting = _BeforeWait(stream, writer.out)
         lines = _questions(_lines(stream, waiting))
         parallel = jobs > 1 and fmt in ("jsonl", "quiet") and self.ranker is None and hasattr(os, "fork")
-        start = _offset(stream) if parallel else None
+        start = _offset(stream)
         try:
-            code, unread = self._serial(lines, writer, SERIAL_FIRST if parallel else None)
+            code, unread = self._serial(lines, writer, SERIAL_FIRST)
             if unread:
-                from natoqa import workers
-
-                # What the workers would each load for the rest of the
-                # batch, loaded here once and shared by the fork.
+                # The rest of a file is known to be long (or short): what it
+                # will need is loaded now, before any worker forks, so that
+                # the workers share it instead of each loading it later.
                 expect(self.index, _lines_left(stream, start, SERIAL_FIRST))
-
-                # From here stdin is read by the workers' reader thread, and
-                # stdout written by this one: it flushes (see answer_all).
-                waiting.out = None
-                try:
-                    later = workers.answer_all(self, lines, writer, writer.text, jobs)
-                except workers.Unavailable:
-                    # No pipe or process to be had (too many open files, no
-                    # memory): the rest is answered here, as with -j 1.
-                    waiting.out = writer.out
-                    later, _ = self._serial(lines, writer, None)
+                later = self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
                 code = max(code, later)
         except UsageError:
@@ -108,6 +98,21 @@ class Session:
             raise
         writer.close()
         return code
+
+    def _rest(self, lines, writer: Writer, waiting: _BeforeWait, jobs: int) -> int:
+        """Answer the rest of the lines in `jobs` worker processes."""
+        from natoqa import workers
+
+        # From here stdin is read by the workers' reader thread, and stdout
+        # written by this one: it flushes (see answer_all).
+        waiting.out = None
+        try:
+            return workers.answer_all(self, lines, writer, writer.text, jobs)
+        except workers.Unavailable:
+            # No pipe or process to be had (too many open files, no
+            # memory): the rest is answered here, as with -j 1.
+            waiting.out = writer.out
+            return self._serial(lines, writer, None)[0]
 
     def _serial(self, lines, writer: Writer, limit: int | None) -> tuple[int, bool]:
         """Answer in this process every line, or the first `limit` questions:
