@@ -311,3 +311,23 @@ def test_a_broken_numpy_leaves_the_dict_walk(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", broken)
     assert firststage.numpy() is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_to_json_writes_what_json_dumps_writes(monkeypatch, data):
+    # The encoder made once (render._C_ENCODE) and the fallback without it
+    # write json.dumps' text, line separators escaped.
+    expected = json.dumps(data, ensure_ascii=False)
+    for char, escape in render._LINE_SEPARATORS.items():
+        expected = expected.replace(char, escape)
+    assert render.to_json(data) == expected
+    with monkeypatch.context() as m:
+        m.setattr(render, "_C_ENCODE", None)
+        assert render.to_json(data) == expected

@@ -73,8 +73,27 @@ _LINE_SEPARATORS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
+def _one_line_encoder():
+    """The C encoder behind _ENCODER, made once: JSONEncoder.encode makes a
+    new one for every call (None where the json module has no C part)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or basestring is None:
+        return None
+    e = _ENCODER
+    return make(None, e.default, basestring, None, e.key_separator, e.item_separator, False, False, True)
+
+
+_C_ENCODE = _one_line_encoder()
+
+
 def to_json(data, indent: int | None = None) -> str:
-    out = _ENCODER.encode(data) if indent is None else json.dumps(data, ensure_ascii=False, indent=indent)
+    if indent is not None:
+        out = json.dumps(data, ensure_ascii=False, indent=indent)
+    elif _C_ENCODE is not None:
+        out = "".join(_C_ENCODE(data, 0))
+    else:
+        out = _ENCODER.encode(data)
     for char, escape in _LINE_SEPARATORS.items():
         if char in out:
             out = out.replace(char, escape)
