@@ -216,3 +216,36 @@ def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questi
     path.write_bytes(batch_bytes(500, bad=False))
     _batch_from(path, index, jobs=1)
     assert 0 < len(walks) <= sessionmod.SERIAL_FIRST  # the dict walk served the first questions only
+
+
+def test_lines_waiting_counts_what_a_pipe_holds():
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as stream, os.fdopen(write, "wb") as out:
+        assert sessionmod._lines_waiting(stream) == 0  # nothing yet: it does not wait
+        out.write(b"".join(b"question %03d?\n" % i for i in range(1_000)))  # 14 kB: the pipe holds it
+        out.flush()
+        for _ in range(10):
+            stream.readline()
+        assert 985 <= sessionmod._lines_waiting(stream) <= 990  # at the buffer's line length
+    assert sessionmod._lines_waiting(io.BytesIO(b"a?\nb?\n")) == 0  # no file descriptor
+
+
+def test_a_long_batch_from_a_pipe_switches_after_its_first_questions(monkeypatch):
+    from natoqa import answer as answermod
+
+    if answermod._numpy() is None:
+        pytest.skip("numpy is not installed")
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    walks = []
+    real = index.scores_weighted
+    monkeypatch.setattr(index, "scores_weighted", lambda *a: walks.append(1) or real(*a))
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", (sessionmod.SERIAL_FIRST + 100) * index.n_passages)
+    data = batch_bytes(500, bad=False)
+    assert len(data) < 60_000  # a pipe holds it all
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    with os.fdopen(read, "rb") as stream, contextlib.redirect_stdout(io.StringIO()):
+        sessionmod.Session(index).batch(stream, "jsonl", jobs=1)
+    assert 0 < len(walks) <= sessionmod.SERIAL_FIRST  # the dict walk served the first questions only

@@ -89,7 +89,8 @@ class Session:
                 # The rest of a file is known to be long (or short): what it
                 # will need is loaded now, before any worker forks, so that
                 # the workers share it instead of each loading it later.
-                expect(self.index, _lines_left(stream, start, SERIAL_FIRST))
+                left = _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream)
+                expect(self.index, left)
                 later = self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
                 code = max(code, later)
@@ -169,6 +170,31 @@ def _lines_left(stream, start: int | None, read: int) -> int:
     except (AttributeError, OSError, ValueError):
         return 0
     return max(0, size - at) * read // (at - start)
+
+
+def _lines_waiting(stream) -> int:
+    """About how many lines of a pipe (a terminal, a socket) have arrived
+    and wait to be read: those its buffer holds and, at their length, the
+    bytes the system holds for it. 0 when it cannot tell. (`cat file |`
+    has filled the pipe by the time the first questions are answered.)"""
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        fd = stream.fileno()
+
+        def pending() -> int:
+            return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+        if pending() <= 0:
+            return 0  # a read of the buffer could wait
+        held = stream.peek(1)  # bytes are pending: this does not wait
+        rest = pending()
+    except (ImportError, AttributeError, OSError, ValueError):
+        return 0
+    lines = held.count(b"\n")
+    return (len(held) + rest) * lines // len(held) if lines else 0
 
 
 def _questions(lines):
