@@ -103,11 +103,15 @@ def _related(np, index, term: str, relatives, memo):
         return found
     postings = index.postings
     best = np.zeros(index.n_passages)
+    ids, values = [], []
     for r, w, _ in relatives:
         found = postings[r]
-        ids = np.frombuffer(found.ids, dtype=np.intc)
-        # max(earlier best or 0.0, this one): the dict walk's own order.
-        best[ids] = np.maximum(best[ids], w * np.frombuffer(found.weights, dtype=np.float64))
+        ids.append(np.frombuffer(found.ids, dtype=np.intc))
+        values.append(w * np.frombuffer(found.weights, dtype=np.float64))
+    # Each passage's best relative weight, every relative in one call (a
+    # maximum is the same floats in any order): the dict walk's values.
+    if ids:
+        np.maximum.at(best, np.concatenate(ids), np.concatenate(values))
     reached = best > 0.0
     if term:
         # The passages whose `where` lists the word take none of its
