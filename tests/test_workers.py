@@ -170,6 +170,18 @@ def test_lines_left_is_estimated_from_a_file_only(tmp_path):
     assert sessionmod._offset(io.BytesIO(b"a?\n")) is None  # no file descriptor
 
 
+def test_lines_left_counts_what_follows_not_the_first_lines_length(tmp_path):
+    # Ten short lines, then long ones past the look-ahead: the count goes by
+    # the lines that follow, not by the first ten.
+    path = tmp_path / "questions.txt"
+    path.write_bytes(b"q?\n" * 10 + (b"x" * 999 + b"\n") * 100)
+    with open(path, "rb") as stream:
+        for _ in range(10):
+            stream.readline()
+        assert 95 <= sessionmod._lines_left(stream, 0, 10) <= 105
+        assert stream.readline() == b"x" * 999 + b"\n"  # the stream's position is where it was
+
+
 def _batch_from(path, index, jobs: int = 2) -> None:
     s = sessionmod.Session(index)
     with open(path, "rb") as stream, contextlib.redirect_stdout(io.StringIO()):
@@ -219,9 +231,21 @@ def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questi
 
 
 def test_lines_waiting_counts_what_a_pipe_holds():
+    import threading
+
     read, write = os.pipe()
     with os.fdopen(read, "rb") as stream, os.fdopen(write, "wb") as out:
-        assert sessionmod._lines_waiting(stream) == 0  # nothing yet: it does not wait
+        # Nothing has arrived yet: it says 0 and does not wait (should it
+        # wait, closing the pipe below ends the wait and the test fails).
+        found = []
+        asking = threading.Thread(target=lambda: found.append(sessionmod._lines_waiting(stream)), daemon=True)
+        asking.start()
+        asking.join(timeout=5)
+        if asking.is_alive():
+            out.close()
+            asking.join()
+            pytest.fail("_lines_waiting waited on an empty pipe")
+        assert found == [0]
         out.write(b"".join(b"question %03d?\n" % i for i in range(1_000)))  # 14 kB: the pipe holds it
         out.flush()
         for _ in range(10):
@@ -249,3 +273,38 @@ def test_a_long_batch_from_a_pipe_switches_after_its_first_questions(monkeypatch
     with os.fdopen(read, "rb") as stream, contextlib.redirect_stdout(io.StringIO()):
         sessionmod.Session(index).batch(stream, "jsonl", jobs=1)
     assert 0 < len(walks) <= sessionmod.SERIAL_FIRST  # the dict walk served the first questions only
+
+
+def test_workers_answer_from_the_arrays_the_parent_switched_to_as_the_dict_walk_does(tmp_path, monkeypatch):
+    from natoqa import answer as answermod
+
+    if answermod._numpy() is None:
+        pytest.skip("numpy is not installed")
+    path = tmp_path / "long.txt"
+    path.write_bytes(batch_bytes(300, bad=False))
+
+    def batch(jobs: int, arrays: bool):
+        index = store.load_index(load_corpus(SEEDS), use_cache=False)
+        monkeypatch.setattr(answermod, "ARRAYS_MIN", 0 if arrays else 10**12)
+        monkeypatch.setattr(answermod, "ARRAYS_AFTER", (sessionmod.SERIAL_FIRST + 50) * index.n_passages)
+        out = io.StringIO()
+        with open(path, "rb") as stream, contextlib.redirect_stdout(out):
+            code = sessionmod.Session(index).batch(stream, "jsonl", jobs=jobs)
+        return code, out.getvalue(), hasattr(index, "_first_stage_arrays")
+
+    walked = batch(1, arrays=False)
+
+    # After the switch, a dict walk (in a worker) would fail the batch.
+    def expect(index, questions):
+        real_expect(index, questions)
+
+        def walk(*args):
+            raise AssertionError("a worker walked the dicts")
+
+        index.scores_weighted = walk
+
+    real_expect = sessionmod.expect
+    monkeypatch.setattr(sessionmod, "expect", expect)
+    forked = batch(2, arrays=True)
+    assert not walked[2] and forked[2]  # the parent switched before the workers forked
+    assert forked[:2] == walked[:2]

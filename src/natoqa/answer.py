@@ -606,22 +606,23 @@ SORT_MAX = 200
 # with the corpus (0.13 ms at 1,200 passages, 12 ms at 100,000); importing
 # numpy costs some 80 ms. So a batch on SQuAD's 1,204 passages switches
 # after 500 questions, one on 100,000 after 7, and a single question
-# never pays for the import. A batch that forks workers to read the rest
-# of a file makes the switch before the fork when that rest is long enough
-# (see expect).
+# never pays for the import. A batch that can tell it has enough questions
+# left (the rest of a file, the lines waiting in a pipe) makes the switch
+# after its first questions, before any worker forks (see expect).
 ARRAYS_MIN = 1_000
 ARRAYS_AFTER = 600_000
 
 
 def expect(index: Index, questions: int) -> None:
-    """Told that about `questions` more questions are coming (the rest of a
-    batch's file): when they would take the first stage past ARRAYS_AFTER,
-    numpy is imported and the switch to the arrays made now, not when the
-    count gets there. The import is due either way, and the questions
-    before it are spared the dict walk. A batch makes it before it forks
-    its workers, once for all of them: each would otherwise walk the dicts
-    up to the switch and then import numpy for itself (2,000 SQuAD 2.0
-    questions with two workers took a fifth more CPU time that way)."""
+    """Told that about `questions` more questions are coming (the lines of
+    a batch's file or pipe known to wait): when they would take the first
+    stage past ARRAYS_AFTER, numpy is imported and the switch to the arrays
+    made now, not when the count gets there. The import is then due either
+    way (as far as the count is right), and the questions before it are
+    spared the dict walk. A batch makes it before it forks its workers,
+    once for all of them: each would otherwise walk the dicts up to the
+    switch and then import numpy for itself (2,000 SQuAD 2.0 questions
+    with two workers took a fifth more CPU time that way)."""
     if index.n_passages < ARRAYS_MIN:
         return
     walked = getattr(index, "_walked", 0)

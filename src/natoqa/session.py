@@ -75,8 +75,9 @@ class Session:
         Blank lines are skipped. With jobs > 1, the JSON Lines and quiet
         formats answer in that many worker processes (natoqa.workers) once
         the batch is past its first SERIAL_FIRST questions; the output is
-        the same, in the same order. From a file, the length of its rest
-        decides what is loaded before then (answer.expect).
+        the same, in the same order. What the rest of the batch will need is
+        loaded after those first questions (answer.expect), when what is
+        waiting shows it is long: the rest of a file, the lines a pipe holds.
         """
         writer = Writer(fmt, no_color, batch=True)
         waiting = _BeforeWait(stream, writer.out)
@@ -86,7 +87,8 @@ class Session:
         try:
             code, unread = self._serial(lines, writer, SERIAL_FIRST)
             if unread:
-                # The rest of a file is known to be long (or short): what it
+                # How long the batch is, as far as can be told (the rest of a
+                # file; what a pipe already holds): what that many questions
                 # will need is loaded now, before any worker forks, so that
                 # the workers share it instead of each loading it later.
                 left = _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream)
@@ -160,16 +162,29 @@ def _offset(stream) -> int | None:
 
 def _lines_left(stream, start: int | None, read: int) -> int:
     """About how many lines are left in a regular file read from offset
-    `start` for `read` lines, at their average length so far: 0 when it
-    cannot tell (a pipe, a terminal)."""
+    `start` for `read` lines: the lines of its next LOOKAHEAD bytes,
+    counted (all of them, for a rest that short), and past those as many
+    as their length implies. 0 when it cannot tell (a pipe, a terminal)."""
     at = _offset(stream) if start is not None else None
-    if at is None or at <= start or read <= 0:
+    if at is None or at < start:
         return 0
     try:
-        size = os.fstat(stream.fileno()).st_size
+        fd = stream.fileno()
+        rest = max(0, os.fstat(fd).st_size - at)
+        # pread leaves the file's position, and so the stream, as it is.
+        sample = os.pread(fd, min(rest, LOOKAHEAD), at) if rest else b""
     except (AttributeError, OSError, ValueError):
         return 0
-    return max(0, size - at) * read // (at - start)
+    lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") and len(sample) == rest else 0)
+    if len(sample) < rest:
+        # Past the sample, at its line length (or the first lines' length).
+        per_line = len(sample) / lines if lines else (at - start) / max(read, 1)
+        lines += int((rest - len(sample)) / per_line) if per_line else 0
+    return lines
+
+
+# How far past the first lines a batch looks in a file to count its lines.
+LOOKAHEAD = 64 * 1024
 
 
 def _lines_waiting(stream) -> int:
