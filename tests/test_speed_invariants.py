@@ -331,3 +331,32 @@ def test_to_json_writes_what_json_dumps_writes(monkeypatch, data):
     with monkeypatch.context() as m:
         m.setattr(render, "_C_ENCODE", None)
         assert render.to_json(data) == expected
+
+
+def test_a_quotes_clauses_from_the_index_terms_equal_those_from_stemming(seed_index):
+    # _clauses takes a whole-sentence quote's stems from the index instead
+    # of stemming its words again: the same terms at the same offsets.
+    checked = 0
+    for p, passage in enumerate(seed_index.corpus.passages):
+        sentences = seed_index.sentences[p]
+        for first in range(len(sentences)):
+            for last in range(first, min(first + 2, len(sentences))):
+                start, end = sentences[first].start, sentences[last].end
+                known = answermod._known_terms(passage.text, sentences, first, last, start, end)
+                if known is None:
+                    continue
+                assert answermod._clauses(passage.text, start, end, known) == answermod._clauses(
+                    passage.text, start, end
+                )
+                checked += 1
+    assert checked > 20
+
+
+def test_terms_with_spans_takes_known_stems_only_when_they_fit():
+    from natoqa import text as textmod
+
+    text = "The allies deployed 5,000 troops to Poland."
+    plain = textmod.terms_with_spans(text)
+    renamed = tuple(f"x{i}" for i in range(len(plain)))
+    assert textmod.terms_with_spans(text, renamed) == [(r, a, b) for r, (_, a, b) in zip(renamed, plain, strict=True)]
+    assert textmod.terms_with_spans(text, renamed[:-1]) == plain  # one too few: each word stemmed

@@ -1268,7 +1268,7 @@ def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
         start += 1
     while end > start and passage.text[end - 1].isspace():
         end -= 1
-    bounds = _bounds(passage.text, start, end, q)
+    bounds = _bounds(passage.text, start, end, q, _known_terms(passage.text, sentences, first, last, start, end))
     short = shortanswer.pick(index, q, c.passage, first, last, bounds)
     if bounds:
         start, end = bounds
@@ -1293,14 +1293,23 @@ TRIM_SHORT = 0.0  # the short answer's worth in that choice, a share of the ques
 _CLAUSE_END = re.compile(r"[,;:\u2014\u2013]\s+|\s+[\u2014\u2013-]{1,2}\s+|\.\s+")
 
 
-def _bounds(text: str, start: int, end: int, q: Question) -> tuple[int, int] | None:
+def _known_terms(text: str, sentences, first: int | None, last: int | None, start: int, end: int):
+    """The index's terms of sentences first..last, quoted as text[start:end]:
+    the quote's own stems when it cuts no token (else None)."""
+    if first is None or not (textmod.uncut(text, start) and textmod.uncut(text, end)):
+        return None
+    return tuple(term for sentence in sentences[first : last + 1] for term in sentence.terms)
+
+
+def _bounds(text: str, start: int, end: int, q: Question, known=None) -> tuple[int, int] | None:
     """The trimmed quote's offsets, or None when the quote is short enough:
     the best run of whole clauses (_trim), then widened word by word, a word
     after and a word before in turn, while it stays within LONG_QUOTE (an
-    answer often ends the clause after the question's words)."""
+    answer often ends the clause after the question's words). `known` are
+    the quote's terms when the index has them (_known_terms)."""
     if end - start <= LONG_QUOTE:
         return None
-    a, b = _trim(text, start, end, q, None)
+    a, b = _trim(text, start, end, q, None, known)
     return _widen(text, a, b, start, end)
 
 
@@ -1332,9 +1341,9 @@ def _widen(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int]:
     return a, b
 
 
-def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int]:
+def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tuple[int, int]:
     """The best run of whole clauses of text[start:end], at most LONG_QUOTE long."""
-    cuts, spans = _clauses(text, start, end)
+    cuts, spans = _clauses(text, start, end, known)
     if len(cuts) < 3:
         return start, end
     weights = dict(zip(q.terms, q.idf, strict=False))
@@ -1363,16 +1372,17 @@ def _trim(text: str, start: int, end: int, q: Question, short) -> tuple[int, int
 
 
 @lru_cache(maxsize=4096)
-def _clauses(text: str, start: int, end: int) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+def _clauses(text: str, start: int, end: int, known=None) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
     """Where text[start:end]'s clauses begin (and its end), and its terms
     with their offsets in text: what _trim reads, the same for every
-    question the quote answers (memoized; a passage's text hashes once)."""
+    question the quote answers (memoized; a passage's text hashes once).
+    `known`, the quote's terms from the index, spare stemming its words."""
     cuts = [start]
     for m in _CLAUSE_END.finditer(text, start, end):
         if start < m.end() < end:
             cuts.append(m.end())
     cuts.append(end)
-    return tuple(cuts), tuple((pos + start, t) for t, pos, _ in textmod.terms_with_spans(text[start:end]))
+    return tuple(cuts), tuple((pos + start, t) for t, pos, _ in textmod.terms_with_spans(text[start:end], known))
 
 
 # A neighbour joins the quote when it brings question terms the best
@@ -1492,7 +1502,8 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
     bounds = None
     if first is not None:
         text = index.corpus.passages[p].text
-        bounds = _bounds(text, sentences[first].start, sentences[last].end, q)
+        start, end = sentences[first].start, sentences[last].end
+        bounds = _bounds(text, start, end, q, _known_terms(text, sentences, first, last, start, end))
         if bounds:
             out["trimmed_to"] = {
                 "start": bounds[0],

@@ -417,18 +417,13 @@ def _quote_parts(index, p: int, passage_text: str, start: int, end: int, sentenc
         # The sentences' terms are the index's stems of the quote's words
         # when the quote cuts no token, so that its tokens are the passage's.
         terms = None
-        if sentences is not None and _uncut(passage_text, start) and _uncut(passage_text, end):
+        if sentences is not None and textmod.uncut(passage_text, start) and textmod.uncut(passage_text, end):
             terms = [term for sentence in sentences for term in sentence.terms]
         found = _Quote(passage_text, start, end, terms)
         if len(memo) >= QUOTE_MEMO:
             memo.clear()
         memo[key] = found
     return found
-
-
-def _uncut(passage_text: str, at: int) -> bool:
-    """Whether no token runs across offset `at`: tokens hold no white space."""
-    return at == 0 or at == len(passage_text) or passage_text[at - 1].isspace() or passage_text[at].isspace()
 
 
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):

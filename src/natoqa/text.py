@@ -179,19 +179,31 @@ def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
     return [t for t in out if t[0]] if not all(t[0] for t in out) else out
 
 
-def terms_with_spans(text: str) -> list[tuple[str, int, int]]:
-    """(stemmed term, start, end) for every content token (no stopwords)."""
-    # tokens_with_spans, with the stopword test and the stem in the same
-    # pass: this runs over every passage of the corpus.
+def terms_with_spans(text: str, known=None) -> list[tuple[str, int, int]]:
+    """(stemmed term, start, end) for every content token (no stopwords).
+
+    `known`, when the caller has them, are those tokens' stems in order
+    (the index's, for whole sentences of a passage): taken, when there are
+    as many, instead of stemming each word again. A process restored from
+    the cache has stemmed none of the corpus's words: that was most of the
+    stemming a question on SQuAD 2.0 dev did.
+    """
     stop = stopwords()
-    out = []
-    append = out.append
+    found = []
+    append = found.append
     for match in _TOKEN.finditer(fold(text)):
         word = normalize_token(match.group())
         if word and word not in stop:
             start, end = match.span()
-            append((stem(word), start, end))
-    return out
+            append((word, start, end))
+    if known is not None and len(known) == len(found):
+        return [(term, start, end) for term, (_, start, end) in zip(known, found, strict=True)]
+    return [(stem(word), start, end) for word, start, end in found]
+
+
+def uncut(text: str, at: int) -> bool:
+    """Whether no token runs across offset `at`: tokens hold no white space."""
+    return at == 0 or at == len(text) or text[at - 1].isspace() or text[at].isspace()
 
 
 def terms(text: str) -> list[str]:
