@@ -211,7 +211,10 @@ def test_a_long_batch_from_a_file_switches_to_the_arrays_before_forking(tmp_path
     assert index._walked >= answermod.ARRAYS_AFTER
 
 
-def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questions(tmp_path, monkeypatch):
+def _walks_counted(monkeypatch):
+    """(a seed index whose dict walks are counted, the count): the switch to
+    the arrays is due, counting questions alone, 100 past the first
+    SERIAL_FIRST."""
     from natoqa import answer as answermod
 
     if answermod._numpy() is None:
@@ -221,9 +224,13 @@ def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questi
     real = index.scores_weighted
     monkeypatch.setattr(index, "scores_weighted", lambda *a: walks.append(1) or real(*a))
     monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
-    # Counted alone, the questions would reach the switch 100 past the
-    # first SERIAL_FIRST: the file's length makes it at once.
     monkeypatch.setattr(answermod, "ARRAYS_AFTER", (sessionmod.SERIAL_FIRST + 100) * index.n_passages)
+    return index, walks
+
+
+def test_a_long_batch_from_a_file_in_one_process_switches_after_its_first_questions(tmp_path, monkeypatch):
+    # The file's length makes the switch at once.
+    index, walks = _walks_counted(monkeypatch)
     path = tmp_path / "long.txt"
     path.write_bytes(batch_bytes(500, bad=False))
     _batch_from(path, index, jobs=1)
@@ -255,16 +262,7 @@ def test_lines_waiting_counts_what_a_pipe_holds():
 
 
 def test_a_long_batch_from_a_pipe_switches_after_its_first_questions(monkeypatch):
-    from natoqa import answer as answermod
-
-    if answermod._numpy() is None:
-        pytest.skip("numpy is not installed")
-    index = store.load_index(load_corpus(SEEDS), use_cache=False)
-    walks = []
-    real = index.scores_weighted
-    monkeypatch.setattr(index, "scores_weighted", lambda *a: walks.append(1) or real(*a))
-    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
-    monkeypatch.setattr(answermod, "ARRAYS_AFTER", (sessionmod.SERIAL_FIRST + 100) * index.n_passages)
+    index, walks = _walks_counted(monkeypatch)
     data = batch_bytes(500, bad=False)
     assert len(data) < 60_000  # a pipe holds it all
     read, write = os.pipe()
