@@ -185,8 +185,8 @@ def terms_with_spans(text: str, known=None) -> list[tuple[str, int, int]]:
     `known`, when the caller has them, are those tokens' stems in order
     (the index's, for whole sentences of a passage): taken, when there are
     as many, instead of stemming each word again. A process restored from
-    the cache has stemmed none of the corpus's words: that was most of the
-    stemming a question on SQuAD 2.0 dev did.
+    the cache has stemmed none of the corpus's words: long quotes' words
+    were over half of the words 1,000 SQuAD 2.0 questions stemmed.
     """
     stop = stopwords()
     found = []
