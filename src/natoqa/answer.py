@@ -613,9 +613,10 @@ ARRAYS_MIN = 1_000
 ARRAYS_AFTER = 600_000
 
 
-def expect(index: Index, questions: int) -> None:
-    """Told that about `questions` more questions are coming (the lines of
-    a batch's file or pipe known to wait): when they would take the first
+def expect(index: Index, questions) -> None:
+    """Told that about `questions()` more questions are coming (the lines of
+    a batch's file or pipe known to wait; counted only on a corpus large
+    enough for the arrays to matter): when they would take the first
     stage past ARRAYS_AFTER, numpy is imported and the switch to the arrays
     made now, not when the count gets there. The import is then due either
     way (as far as the count is right), and the questions before it are
@@ -626,7 +627,7 @@ def expect(index: Index, questions: int) -> None:
     if index.n_passages < ARRAYS_MIN:
         return
     walked = getattr(index, "_walked", 0)
-    if walked + questions * index.n_passages <= ARRAYS_AFTER:
+    if walked + questions() * index.n_passages <= ARRAYS_AFTER:
         return
     np = _numpy()
     if np is None:

@@ -91,8 +91,10 @@ class Session:
                 # file; what a pipe already holds): what that many questions
                 # will need is loaded now, before any worker forks, so that
                 # the workers share it instead of each loading it later.
-                left = _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream)
-                expect(self.index, left)
+                expect(
+                    self.index,
+                    lambda: _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
+                )
                 later = self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
                 code = max(code, later)

@@ -174,7 +174,7 @@ def stem(word: str) -> str:
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
     """(normalized word, start, end) for every token, stopwords included."""
     norm = normalize_token
-    out = [(norm(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text.translate(_FOLD))]
+    out = [(norm(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(fold(text))]
     # A token can normalize to nothing ("'"): rare, so looked for after.
     return [t for t in out if t[0]] if not all(t[0] for t in out) else out
 
