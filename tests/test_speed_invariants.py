@@ -360,3 +360,35 @@ def test_terms_with_spans_takes_known_stems_only_when_they_fit():
     renamed = tuple(f"x{i}" for i in range(len(plain)))
     assert textmod.terms_with_spans(text, renamed) == [(r, a, b) for r, (_, a, b) in zip(renamed, plain, strict=True)]
     assert textmod.terms_with_spans(text, renamed[:-1]) == plain  # one too few: each word stemmed
+
+
+def test_the_cached_word_stems_are_the_stemmers_for_every_word_of_the_corpus():
+    # A process restored from the cache takes the corpus's stems from the
+    # index (text.know_stems) instead of stemming: they must be what the
+    # stemmer gives, for every word a passage holds.
+    from natoqa import shortanswer
+    from natoqa import text as textmod
+
+    store.load_index(load_corpus(SEEDS))  # writes the cache
+    restored = store.load_index(load_corpus(SEEDS))
+    assert isinstance(restored.word_stems, store._Rows)  # read back, not rebuilt
+    n, words, stems = restored.word_stems[0], restored.word_stems[1].split("\n"), restored.word_stems[2].split("\n")
+    assert n == len(words) == len(stems) == len(set(words))
+    plain = textmod.stem.__wrapped__
+    assert [plain(w) for w in words] == stems
+    held = {t.word for p in restored.corpus.passages for t in shortanswer.tokenize(p.text, 0, len(p.text)) if t.word}
+    assert held == set(words)
+
+
+def test_known_stems_are_taken_before_the_stemmer(monkeypatch):
+    from natoqa import text as textmod
+
+    monkeypatch.setattr(textmod, "_KNOWN_STEMS", {})
+    textmod.know_stems("qzxwords\nqzxword", "qzxw\nqzxw")
+    try:
+        assert [textmod.stem("qzxwords"), textmod.stem("qzxword")] == ["qzxw", "qzxw"]
+        assert textmod.stem("qzxwordy") == textmod.stem.__wrapped__("qzxwordy")  # not told: stemmed
+    finally:
+        textmod.stem.cache_clear()  # the made-up stems stay out of other tests
+    textmod.know_stems("", "")  # an empty corpus tells nothing
+    assert textmod._KNOWN_STEMS == {"qzxwords": "qzxw", "qzxword": "qzxw"}

@@ -306,3 +306,24 @@ def test_workers_answer_from_the_arrays_the_parent_switched_to_as_the_dict_walk_
     forked = batch(2, arrays=True)
     assert not walked[2] and forked[2]  # the parent switched before the workers forked
     assert forked[:2] == walked[:2]
+
+
+def test_a_long_batch_knows_the_corpus_stems_before_forking_and_a_short_one_does_not(tmp_path, monkeypatch):
+    from natoqa import answer as answermod
+    from natoqa import text as textmod
+
+    monkeypatch.setattr(workers, "answer_all", lambda *a, **k: 0)  # the parent's side is what is checked
+    monkeypatch.setattr(textmod, "_KNOWN_STEMS", {})
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", 10**12)
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    # Worth it from 100 questions left: a batch of 50 does without.
+    monkeypatch.setattr(answermod, "WORDS_PER_QUESTION", index.word_stems[0] // 100 + 1)
+    short, long = tmp_path / "short.txt", tmp_path / "long.txt"
+    short.write_bytes(batch_bytes(50, bad=False))
+    long.write_bytes(batch_bytes(500, bad=False))
+    _batch_from(short, index)
+    assert not getattr(index, "_stems_known", False) and not textmod._KNOWN_STEMS
+    _batch_from(long, index)
+    assert index._stems_known
+    assert set(textmod._KNOWN_STEMS) == set(index.word_stems[1].split("\n"))

@@ -113,6 +113,7 @@ class Index:
         "prefixes",
         "unplaced",
         "sentence_counts",
+        "word_stems",
     )
 
     def __init__(self, corpus: Corpus, k1: float = K1, b: float = B, progress=None):
@@ -140,9 +141,10 @@ class Index:
         # average length, known only once every passage is analysed.
         post_ids: dict[str, array] = {}
         post_tfs: dict[str, array] = {}
+        stems: dict[str, str] = {}
         if progress is not None:
             progress(0, n)
-        for p, row in enumerate(_analysed(passages)):
+        for p, row in enumerate(_analysed(passages, stems)):
             freqs, unplaced, heading, n_sentences, terms_json, sentences_json, where_json = row
             self.sentence_counts.append(n_sentences)
             terms_rows.append(terms_json)
@@ -167,6 +169,10 @@ class Index:
         self.passage_terms = Packed("plain", terms_rows)
         self.sentences = Packed("sentences", sentence_rows)
         self.where = Packed("plain", where_rows)
+        # Every word of the corpus and its stem (how many, then the words and
+        # the stems one a line: a word holds no white space), for a process
+        # restored from the cache to know without stemming (text.know_stems).
+        self.word_stems = (len(stems), "\n".join(stems), "\n".join(stems.values()))
         # The document title is a field of every passage of the document:
         # an article about the Normans rarely repeats "Normans" in each
         # paragraph, but its questions name them.
@@ -382,8 +388,9 @@ PARALLEL_MIN = 4_000
 CHUNK = 500
 
 
-def _analysed(passages):
-    """Each passage's analysis (see _analyse_passage), in passage order."""
+def _analysed(passages, stems: dict[str, str]):
+    """Each passage's analysis (see _analyse_passage), in passage order;
+    `stems` gets each word of the passages and its stem."""
     n = len(passages)
     workers = min(os.cpu_count() or 1, 4)
     if n >= PARALLEL_MIN and workers >= 2:
@@ -395,27 +402,32 @@ def _analysed(passages):
             workers = 1
     if n < PARALLEL_MIN or workers < 2:
         for passage in passages:
-            yield _analyse_passage(passage.text)
+            yield _analyse_passage(passage.text, stems)
         return
     chunks = ([passages[i].text for i in range(start, min(start + CHUNK, n))] for start in range(0, n, CHUNK))
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
         for passage in passages:
-            yield _analyse_passage(passage.text)
+            yield _analyse_passage(passage.text, stems)
         return
     with context.Pool(workers) as pool:
-        for rows in pool.imap(_analyse_chunk, chunks):
+        for rows, seen in pool.imap(_analyse_chunk, chunks):
+            stems.update(seen)
             yield from rows
 
 
-def _analyse_chunk(texts: list[str]) -> list[tuple]:
-    return [_analyse_passage(text) for text in texts]
+def _analyse_chunk(texts: list[str]) -> tuple[list[tuple], dict[str, str]]:
+    """The chunk's analyses, and its words with their stems (each once: a
+    chunk's words repeat)."""
+    stems: dict[str, str] = {}
+    return [_analyse_passage(text, stems) for text in texts], stems
 
 
-def _analyse_passage(text: str) -> tuple:
+def _analyse_passage(text: str, stems: dict[str, str] | None = None) -> tuple:
     """(term counts, terms missing from `where`, is heading, sentence count,
-    and the JSON of the passage's terms, sentences and `where`) for one passage."""
+    and the JSON of the passage's terms, sentences and `where`) for one
+    passage; `stems`, when given, gets each of its words and the word's stem."""
     from natoqa import shortanswer
 
     # One pass of the short-answer tokenizer serves both analyses: its
@@ -424,6 +436,8 @@ def _analyse_passage(text: str) -> tuple:
     # token's span without those signs.
     stop = textmod.stopwords()
     tokens = shortanswer.tokenize(text, 0, len(text))
+    if stems is not None:
+        stems.update([(t.word, t.stem) for t in tokens if t.word])
     spans = []
     append = spans.append
     for t in tokens:

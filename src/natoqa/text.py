@@ -168,7 +168,25 @@ def stem(word: str) -> str:
     "defense", "neighbouring" and "neighboring" meet; the stemmer alone
     keeps them apart.
     """
+    known = _KNOWN_STEMS.get(word)
+    if known is not None:
+        return known
     return _nltk.stemmer().stem(american(word))
+
+
+# Stems told before they are asked for (know_stems): a corpus's words, as
+# its index stemmed them. The stemmer is pure Python, some 12 us a word; a
+# process restored from the cache has stemmed none of the corpus's words,
+# and 1,000 SQuAD 2.0 questions stemmed 4,394 of them again (a question
+# 5.02M -> 4.59M instructions with them known).
+_KNOWN_STEMS: dict[str, str] = {}
+
+
+def know_stems(words: str, stems: str) -> None:
+    """Take each word's stem as known: `words` and `stems` are the words and
+    their stems, one a line, in the same order (Index.word_stems)."""
+    if words:
+        _KNOWN_STEMS.update(zip(words.split("\n"), stems.split("\n"), strict=True))
 
 
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
