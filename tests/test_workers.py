@@ -327,3 +327,63 @@ def test_a_long_batch_knows_the_corpus_stems_before_forking_and_a_short_one_does
     _batch_from(long, index)
     assert index._stems_known
     assert set(textmod._KNOWN_STEMS) == set(index.word_stems[1].split("\n"))
+
+
+def _answers_seeing_the_collector(monkeypatch, cycles: int = 0):
+    """Session answers that note, each, whether the cyclic collector is on
+    and how many of the cycles made before are still there; each leaves
+    `cycles` objects in reference cycles behind."""
+    import gc
+    import weakref
+
+    class Cycle:
+        pass
+
+    states, alive, left = [], [], []
+    real = sessionmod.ask
+
+    def ask(*args, **kwargs):
+        states.append(gc.isenabled())
+        alive.append(sum(ref() is not None for ref in left))
+        for _ in range(cycles):
+            c = Cycle()
+            c.me = c
+            left.append(weakref.ref(c))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sessionmod, "ask", ask)
+    return states, alive
+
+
+def test_a_batch_turns_the_collector_off_after_its_first_questions_and_on_after(tmp_path, monkeypatch):
+    import gc
+
+    states, _ = _answers_seeing_the_collector(monkeypatch)
+    path = tmp_path / "q.txt"
+    path.write_bytes(batch_bytes(40, bad=False))
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    assert gc.isenabled()
+    _batch_from(path, index, jobs=1)
+    first = sessionmod.SERIAL_FIRST
+    assert states == [True] * first + [False] * (40 - first)
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        _batch_from(path, index, jobs=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_with_the_collector_off_a_batch_still_frees_cycles_once_enough_pile_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(sessionmod, "GC_AFTER", 2_000)
+    _, alive = _answers_seeing_the_collector(monkeypatch, cycles=100)  # 200 objects a question
+    path = tmp_path / "q.txt"
+    path.write_bytes(batch_bytes(100, bad=False))
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    _batch_from(path, index, jobs=1)
+    # Cycles pile up with the collector off (the first questions' are
+    # collected as they go), but never much past GC_AFTER objects' worth:
+    # without the bound, the last question would see some 9,000.
+    assert max(alive) > 500
+    assert max(alive) <= 2_000 // 2 + 100
