@@ -387,3 +387,23 @@ def test_with_the_collector_off_a_batch_still_frees_cycles_once_enough_pile_up(t
     # without the bound, the last question would see some 9,000.
     assert max(alive) > 500
     assert max(alive) <= 2_000 // 2 + 100
+
+
+def test_a_collector_the_caller_turned_off_is_left_to_the_caller(tmp_path, monkeypatch):
+    import gc
+
+    monkeypatch.setattr(sessionmod, "GC_AFTER", 2_000)
+    _answers_seeing_the_collector(monkeypatch, cycles=100)
+    collected = []
+    monkeypatch.setattr(sessionmod, "_collect", lambda: collected.append(1))
+    path = tmp_path / "q.txt"
+    path.write_bytes(batch_bytes(100, bad=False))
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    gc.disable()
+    try:
+        _batch_from(path, index, jobs=1)
+    finally:
+        gc.enable()
+    assert collected == []
+    _batch_from(path, index, jobs=1)  # the batch's own pause: collected at the bound
+    assert collected

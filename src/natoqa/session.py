@@ -58,7 +58,7 @@ class Session:
         self.ranker = ranker  # with --dense: a natoqa.dense.DenseRanker over the same index
 
     def answer(self, question: str) -> Result:
-        if gc.get_count()[0] > GC_AFTER:
+        if _paused and gc.get_count()[0] > GC_AFTER:
             _collect()  # a batch turned the collector off: see _collector_paused
         if self.ranker is not None:
             return self.ranker.ask(validate_question(question), self.top, explain=self.explain)
@@ -177,15 +177,24 @@ def _collector_paused():
     block made and kept (the memos, all of it young to the collector) is
     frozen first: turned on, the collector would otherwise scan it all at
     once, some 70 ms after 1,000 SQuAD 2.0 questions, as the process ends."""
+    global _paused
     if not gc.isenabled():
         yield
         return
     gc.disable()
+    _paused = True
     try:
         yield
     finally:
+        _paused = False
         gc.freeze()
         gc.enable()
+
+
+# Whether _collector_paused has the collector off (a worker forked in the
+# block inherits it): only then does Session.answer collect at GC_AFTER, so
+# a caller's own choice to turn it off is left alone.
+_paused = False
 
 
 def _collect() -> None:
