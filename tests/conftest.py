@@ -23,6 +23,15 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
 
 
+@pytest.fixture(autouse=True)
+def _no_stems_told(monkeypatch):
+    """No test sees the stems a batch in an earlier test told text.stem
+    (text.know_stems): a wrong table must fail the test that checks it."""
+    from natoqa import text as textmod
+
+    monkeypatch.setattr(textmod, "_KNOWN_STEMS", {})
+
+
 @pytest.fixture
 def runner():
     return CliRunner()

@@ -374,8 +374,9 @@ def test_the_cached_word_stems_are_the_stemmers_for_every_word_of_the_corpus():
     assert isinstance(restored.word_stems, store._Rows)  # read back, not rebuilt
     n, words, stems = restored.word_stems[0], restored.word_stems[1].split("\n"), restored.word_stems[2].split("\n")
     assert n == len(words) == len(stems) == len(set(words))
-    plain = textmod.stem.__wrapped__
-    assert [plain(w) for w in words] == stems
+    from natoqa import _nltk
+
+    assert [_nltk.stemmer().stem(textmod.american(w)) for w in words] == stems
     held = {t.word for p in restored.corpus.passages for t in shortanswer.tokenize(p.text, 0, len(p.text)) if t.word}
     assert held == set(words)
 
@@ -390,5 +391,26 @@ def test_known_stems_are_taken_before_the_stemmer(monkeypatch):
         assert textmod.stem("qzxwordy") == textmod.stem.__wrapped__("qzxwordy")  # not told: stemmed
     finally:
         textmod.stem.cache_clear()  # the made-up stems stay out of other tests
-    textmod.know_stems("", "")  # an empty corpus tells nothing
-    assert textmod._KNOWN_STEMS == {"qzxwords": "qzxw", "qzxword": "qzxw"}
+    textmod.know_stems("qzxother", "qzxo")  # one corpus's at a time
+    assert textmod._KNOWN_STEMS == {"qzxother": "qzxo"}
+    textmod.know_stems("", "")  # an empty corpus: none
+    assert textmod._KNOWN_STEMS == {}
+
+
+def test_the_parallel_build_gives_the_serial_builds_index(monkeypatch):
+    # An index of PARALLEL_MIN passages or more is analysed in worker
+    # processes, a chunk each: the words and stems they found come back too.
+    import os
+
+    from natoqa import index as indexmod
+
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        pytest.skip("the parallel build needs fork and two CPUs")
+    corpus = load_corpus(SEEDS)
+    serial = indexmod.Index(corpus)
+    monkeypatch.setattr(indexmod, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(indexmod, "CHUNK", 3)
+    parallel = indexmod.Index(corpus)
+    for name in indexmod.Index.STATE:
+        assert getattr(parallel, name) == getattr(serial, name), name
+    assert parallel.word_stems[0] > 100

@@ -313,7 +313,6 @@ def test_a_long_batch_knows_the_corpus_stems_before_forking_and_a_short_one_does
     from natoqa import text as textmod
 
     monkeypatch.setattr(workers, "answer_all", lambda *a, **k: 0)  # the parent's side is what is checked
-    monkeypatch.setattr(textmod, "_KNOWN_STEMS", {})
     monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
     monkeypatch.setattr(answermod, "ARRAYS_AFTER", 10**12)
     index = store.load_index(load_corpus(SEEDS), use_cache=False)
@@ -326,7 +325,8 @@ def test_a_long_batch_knows_the_corpus_stems_before_forking_and_a_short_one_does
     assert not getattr(index, "_stems_known", False) and not textmod._KNOWN_STEMS
     _batch_from(long, index)
     assert index._stems_known
-    assert set(textmod._KNOWN_STEMS) == set(index.word_stems[1].split("\n"))
+    words, stems = index.word_stems[1].split("\n"), index.word_stems[2].split("\n")
+    assert textmod._KNOWN_STEMS == dict(zip(words, stems, strict=True))
 
 
 def _answers_seeing_the_collector(monkeypatch, cycles: int = 0):
@@ -407,3 +407,17 @@ def test_a_collector_the_caller_turned_off_is_left_to_the_caller(tmp_path, monke
     assert collected == []
     _batch_from(path, index, jobs=1)  # the batch's own pause: collected at the bound
     assert collected
+
+
+def test_after_a_batch_the_collector_frees_the_cycles_it_left(tmp_path, monkeypatch):
+    import gc
+
+    _, alive = _answers_seeing_the_collector(monkeypatch, cycles=10)
+    path = tmp_path / "q.txt"
+    path.write_bytes(batch_bytes(40, bad=False))
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    _batch_from(path, index, jobs=1)  # not the process's last: nothing frozen
+    gc.collect()
+    s = sessionmod.Session(index)
+    s.answer(QUESTIONS[0])  # the wrapped answer counts the cycles still there
+    assert max(alive) >= 100 and alive[-1] == 0

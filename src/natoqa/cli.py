@@ -357,7 +357,8 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
             from natoqa.workers import available
 
             jobs = min(available(), MAX_AUTO_JOBS)
-        return session.batch(sys.stdin.buffer, fmt, no_color, jobs=jobs)
+        # The process ends with the batch: see Session.batch's `last`.
+        return session.batch(sys.stdin.buffer, fmt, no_color, jobs=jobs, last=True)
     if not question:
         if sys.stdout.isatty() and fmt == "human":
             from natoqa.interactive import repl

@@ -71,7 +71,7 @@ class Session:
         writer.close()
         return EXIT_OK if result.answered else EXIT_NO_ANSWER
 
-    def batch(self, stream, fmt: str, no_color: bool = False, jobs: int = 1) -> int:
+    def batch(self, stream, fmt: str, no_color: bool = False, jobs: int = 1, last: bool = False) -> int:
         """Answer one question per line of a binary stream, in order.
 
         A line that cannot be a question (invalid UTF-8, control characters)
@@ -83,7 +83,8 @@ class Session:
         loaded after those first questions (answer.expect), when what is
         waiting shows it is long: the rest of a file, the lines a pipe holds.
         The rest of the batch runs with the cyclic collector off (see
-        GC_AFTER).
+        GC_AFTER); `last` says the process ends after the batch (see
+        _collector_paused).
         """
         writer = Writer(fmt, no_color, batch=True)
         waiting = _BeforeWait(stream, writer.out)
@@ -101,7 +102,7 @@ class Session:
                     self.index,
                     lambda: _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
                 )
-                with _collector_paused():
+                with _collector_paused(last):
                     later = (
                         self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
                     )
@@ -166,28 +167,32 @@ SERIAL_FIRST = 10
 # rescans those memos as they grow, 5.5% of a question's instructions
 # there. So past its first questions a batch turns it off, and collects
 # only when GC_AFTER more objects than were freed have been made since the
-# last time: a bound on memory should something ever make cycles.
+# last time: a bound on what the collector is left to find, should
+# something ever make cycles (it counts objects, not bytes).
 GC_AFTER = 1_000_000
 
 
 @contextlib.contextmanager
-def _collector_paused():
+def _collector_paused(last: bool):
     """The cyclic garbage collector off for the block (workers forked in it
-    inherit that), on again after, unless it was off already. What the
-    block made and kept (the memos, all of it young to the collector) is
-    frozen first: turned on, the collector would otherwise scan it all at
-    once, some 70 ms after 1,000 SQuAD 2.0 questions, as the process ends."""
+    inherit that), on again after, unless it was off already. When the
+    process ends after the block (`last`), every object is frozen before:
+    turned on, the collector would otherwise scan all the block made and
+    kept at once (the memos, all of it young to the collector), some 70 ms
+    after 1,000 SQuAD 2.0 questions, only to exit. Otherwise that scan is
+    the collector's due: it frees what the block left in cycles."""
     global _paused
     if not gc.isenabled():
         yield
         return
-    gc.disable()
-    _paused = True
     try:
+        gc.disable()
+        _paused = True
         yield
     finally:
         _paused = False
-        gc.freeze()
+        if last:
+            gc.freeze()
         gc.enable()
 
 
@@ -199,7 +204,8 @@ _paused = False
 
 def _collect() -> None:
     """Collect what the collector would have, then freeze what survives:
-    the memos are not rescanned at the next GC_AFTER."""
+    the memos are not rescanned at the next GC_AFTER (they are reachable;
+    no later collection frees them, should they ever end in a cycle)."""
     gc.collect()
     gc.freeze()
 

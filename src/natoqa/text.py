@@ -183,10 +183,12 @@ _KNOWN_STEMS: dict[str, str] = {}
 
 
 def know_stems(words: str, stems: str) -> None:
-    """Take each word's stem as known: `words` and `stems` are the words and
-    their stems, one a line, in the same order (Index.word_stems)."""
-    if words:
-        _KNOWN_STEMS.update(zip(words.split("\n"), stems.split("\n"), strict=True))
+    """Take each word's stem as known, in place of those told before (one
+    corpus's at a time: the memory stays that of the largest): `words` and
+    `stems` are the words and their stems, one a line, in the same order
+    (Index.word_stems)."""
+    global _KNOWN_STEMS
+    _KNOWN_STEMS = dict(zip(words.split("\n"), stems.split("\n"), strict=True)) if words else {}
 
 
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
