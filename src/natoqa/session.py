@@ -164,8 +164,9 @@ SERIAL_FIRST = 10
 # A batch makes no garbage that only the cyclic collector could free: after
 # 1,000 SQuAD 2.0 questions with it off, gc.collect() found nothing
 # unreachable among the 289,079 objects kept (the memos). Left on, it
-# rescans those memos as they grow, 5.5% of a question's instructions
-# there. So past its first questions a batch turns it off, and collects
+# rescans those memos as they grow: 3% of a question's instructions there
+# in one process, and as much again as the collector, back on, scanned
+# them all before the exit (see _collector_paused). So past its first questions a batch turns it off, and collects
 # only when GC_AFTER more objects than were freed have been made since the
 # last time: a bound on what the collector is left to find, should
 # something ever make cycles (it counts objects, not bytes).
