@@ -313,9 +313,7 @@ def test_a_long_batch_knows_the_corpus_stems_before_forking_and_a_short_one_does
     from natoqa import text as textmod
 
     monkeypatch.setattr(workers, "answer_all", lambda *a, **k: 0)  # the parent's side is what is checked
-    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
-    monkeypatch.setattr(answermod, "ARRAYS_AFTER", 10**12)
-    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)  # too small for the arrays: stems all the same
     # Worth it from 100 questions left: a batch of 50 does without.
     monkeypatch.setattr(answermod, "WORDS_PER_QUESTION", index.word_stems[0] // 100 + 1)
     short, long = tmp_path / "short.txt", tmp_path / "long.txt"

@@ -615,10 +615,10 @@ ARRAYS_AFTER = 600_000
 
 def expect(index: Index, questions) -> None:
     """Told that about `questions()` more questions are coming (the lines of
-    a batch's file or pipe known to wait; counted only on a corpus large
-    enough for the arrays to matter): when they would take the first
-    stage past ARRAYS_AFTER, numpy is imported and the switch to the arrays
-    made now, not when the count gets there. The import is then due either
+    a batch's file or pipe known to wait): when they would take the first
+    stage past ARRAYS_AFTER on a corpus of ARRAYS_MIN passages or more,
+    numpy is imported and the switch to the arrays made now, not when the
+    count gets there. The import is then due either
     way (as far as the count is right), and the questions before it are
     spared the dict walk. A batch makes it before it forks its workers,
     once for all of them: each would otherwise walk the dicts up to the
@@ -626,10 +626,10 @@ def expect(index: Index, questions) -> None:
     with two workers took a fifth more CPU time that way). So, for the
     same reason, are the corpus's word stems told to text.stem, when
     enough questions are left to repay reading them (_know_stems)."""
-    if index.n_passages < ARRAYS_MIN:
-        return
     left = questions()
     _know_stems(index, left)
+    if index.n_passages < ARRAYS_MIN:
+        return
     walked = getattr(index, "_walked", 0)
     if walked + left * index.n_passages <= ARRAYS_AFTER:
         return
