@@ -294,3 +294,32 @@ def test_record_in_place_through_a_symlink_updates_the_linked_file(runner, tiny_
     assert result.exit_code == 0
     assert link.is_symlink()
     assert "document: birds" in real.read_text()
+
+
+def test_a_check_file_is_answered_as_a_batch_is(tmp_path, monkeypatch):
+    # Its length is known up front: what its questions need is loaded
+    # first (the first stage's arrays on a large corpus, the corpus's
+    # stems), and they run with the cyclic collector off, as `ask -`'s do.
+    import gc
+
+    from natoqa import answer as answermod
+    from natoqa import check as checkmod
+    from natoqa import store
+    from natoqa.corpus import load_corpus
+
+    if answermod._numpy() is None:
+        pytest.skip("numpy is not installed")
+    questions = ["How many troops is the U.S. sending to Poland?", "Who is the NATO Secretary General?"] * 10
+    path = write(tmp_path, "questions:\n" + "".join(f'  - question: "{q}"\n    answerable: true\n' for q in questions))
+    index = store.load_index(load_corpus(SEEDS), use_cache=False)
+    monkeypatch.setattr(answermod, "ARRAYS_MIN", 0)
+    monkeypatch.setattr(answermod, "ARRAYS_AFTER", 5 * index.n_passages)  # 20 questions are past it
+    walks, collector = [], []
+    real_walk, real_ask = index.scores_weighted, answermod.ask
+    monkeypatch.setattr(index, "scores_weighted", lambda *a: walks.append(1) or real_walk(*a))
+    monkeypatch.setattr(answermod, "ask", lambda *a, **k: collector.append(gc.isenabled()) or real_ask(*a, **k))
+    report = checkmod.run(checkmod.read_check_file(str(path)), index)
+    assert len(report.outcomes) == 20
+    assert walks == [] and hasattr(index, "_first_stage_arrays")  # on the arrays from the first question
+    assert index._stems_known
+    assert collector == [False] * 20 and gc.isenabled()

@@ -329,19 +329,26 @@ class FileReport:
 def run(check_file: CheckFile, index, progress=None, ranker=None) -> FileReport:
     """Answer every case of a validated file; `progress(n)` after each.
     With `ranker` (a natoqa.dense.DenseRanker, for --dense) it answers."""
-    from natoqa.answer import ask
+    from natoqa.answer import ask, expect
+    from natoqa.session import collect_if_due, collector_paused
 
     start = time.perf_counter()
     outcomes = []
-    for case in check_file.cases:
-        if ranker is not None:
-            result = ranker.ask(case.question, top=check_file.top)
-        else:
-            result = ask(index, case.question, top=check_file.top)
-        passed, why = judge(case, result, check_file.top)
-        outcomes.append(Outcome(case, passed, result, why))
-        if progress is not None:
-            progress(1)
+    # A long file is a batch like `ask -`'s, its length known: what its
+    # questions will need is loaded first, and they run without the cyclic
+    # collector (see natoqa.session.collector_paused).
+    expect(index, lambda: len(check_file.cases))
+    with collector_paused(last=False):
+        for case in check_file.cases:
+            collect_if_due()
+            if ranker is not None:
+                result = ranker.ask(case.question, top=check_file.top)
+            else:
+                result = ask(index, case.question, top=check_file.top)
+            passed, why = judge(case, result, check_file.top)
+            outcomes.append(Outcome(case, passed, result, why))
+            if progress is not None:
+                progress(1)
     return FileReport(check_file, index.corpus.root, tuple(outcomes), time.perf_counter() - start)
 
 

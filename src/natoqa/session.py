@@ -58,8 +58,7 @@ class Session:
         self.ranker = ranker  # with --dense: a natoqa.dense.DenseRanker over the same index
 
     def answer(self, question: str) -> Result:
-        if _paused and gc.get_count()[0] > GC_AFTER:
-            _collect()  # a batch turned the collector off: see _collector_paused
+        collect_if_due()
         if self.ranker is not None:
             return self.ranker.ask(validate_question(question), self.top, explain=self.explain)
         return ask(self.index, validate_question(question), self.top, explain=self.explain)
@@ -84,7 +83,7 @@ class Session:
         waiting shows it is long: the rest of a file, the lines a pipe holds.
         The rest of the batch runs with the cyclic collector off (see
         GC_AFTER); `last` says the process ends after the batch (see
-        _collector_paused).
+        collector_paused).
         """
         writer = Writer(fmt, no_color, batch=True)
         waiting = _BeforeWait(stream, writer.out)
@@ -102,7 +101,7 @@ class Session:
                     self.index,
                     lambda: _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
                 )
-                with _collector_paused(last):
+                with collector_paused(last):
                     later = (
                         self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
                     )
@@ -174,7 +173,7 @@ GC_AFTER = 1_000_000
 
 
 @contextlib.contextmanager
-def _collector_paused(last: bool):
+def collector_paused(last: bool):
     """The cyclic garbage collector off for the block (workers forked in it
     inherit that), on again after, unless it was off already. When the
     process ends after the block (`last`), every object is frozen before:
@@ -197,16 +196,23 @@ def _collector_paused(last: bool):
         gc.enable()
 
 
-# Whether _collector_paused has the collector off (a worker forked in the
-# block inherits it): only then does Session.answer collect at GC_AFTER, so
-# a caller's own choice to turn it off is left alone.
+# Whether collector_paused has the collector off (a worker forked in the
+# block inherits it): only then does collect_if_due collect, so a caller's
+# own choice to turn it off is left alone.
 _paused = False
 
 
+def collect_if_due() -> None:
+    """Between two questions of a long run (see collector_paused): past
+    GC_AFTER, collect what the collector would have."""
+    if _paused and gc.get_count()[0] > GC_AFTER:
+        _collect()
+
+
 def _collect() -> None:
-    """Collect what the collector would have, then freeze what survives:
-    the memos are not rescanned at the next GC_AFTER (they are reachable;
-    no later collection frees them, should they ever end in a cycle)."""
+    """Collect, then freeze what survives: the memos are not rescanned at
+    the next GC_AFTER (they are reachable; no later collection frees them,
+    should they ever end in a cycle)."""
     gc.collect()
     gc.freeze()
 
