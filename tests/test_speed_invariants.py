@@ -414,3 +414,43 @@ def test_the_parallel_build_gives_the_serial_builds_index(monkeypatch):
     for name in indexmod.Index.STATE:
         assert getattr(parallel, name) == getattr(serial, name), name
     assert parallel.word_stems[0] > 100
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcz_09.é", min_size=1, max_size=6), unique=True, max_size=40),
+    st.lists(st.text(alphabet="abcz_09.é", min_size=0, max_size=6), max_size=10),
+    st.booleans(),
+)
+def test_sorted_lines_find_what_a_dict_of_the_lines_finds(keys, asked, final_newline):
+    from natoqa import text as textmod
+
+    keys = sorted(keys)
+    body = "\n".join(f"{k} rest of {k} | x" for k in keys) + ("\n" if final_newline and keys else "")
+    lines = textmod.SortedLines("# a header\n#\n" + body)
+    plain = {k: f"rest of {k} | x" for k in keys}
+    for key in keys + asked:
+        assert lines.get(key) == plain.get(key), key
+    assert lines.whole() == plain
+    for key in keys + asked:
+        assert lines.get(key, "none") == plain.get(key, "none"), key  # from the dict now
+
+
+@pytest.mark.parametrize("name", ["lexicon.txt", "wordfreq.txt"])
+def test_the_shipped_tables_are_sorted_for_the_binary_search(name):
+    from natoqa import text as textmod
+
+    keys = [line.partition(" ")[0] for line in textmod.data_text(name).splitlines() if line and line[0] != "#"]
+    assert len(keys) > 10_000
+    assert all(a < b for a, b in zip(keys, keys[1:], strict=False))  # sorted, each once
+    lines = textmod.SortedLines(textmod.data_text(name))
+    assert all(lines.get(k) is not None for k in keys[:: len(keys) // 500])
+
+
+def test_past_dict_after_lookups_the_lines_are_read_whole(monkeypatch):
+    from natoqa import text as textmod
+
+    monkeypatch.setattr(textmod.SortedLines, "DICT_AFTER", 3)
+    lines = textmod.SortedLines("#h\na 1\nb 2\nc 3\n")
+    assert [lines.get(k) for k in "abc"] == ["1", "2", "3"] and lines._dict is None
+    assert lines.get("d") is None and lines._dict == {"a": "1", "b": "2", "c": "3"}

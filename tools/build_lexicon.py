@@ -161,7 +161,7 @@ def main(argv: list[str]) -> int:
         return 2
     folder = Path(argv[0])
     data = {pos: read_data(folder, pos) for pos in POS}
-    keys = set(textmod.background_zipf())
+    keys = set(textmod.background_zipf().whole())
     stop = textmod.stopwords()
 
     def one_term(word: str) -> str | None:
