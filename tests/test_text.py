@@ -40,3 +40,22 @@ def test_no_download_and_no_full_nltk_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_bare_stemmer_is_nltks_and_leaves_the_regex_engine_unloaded():
+    # The stemmer is loaded with a stand-in for nltk.redos (whose import
+    # loads the third-party regex engine): its English stems must be the
+    # real module's, word for word.
+    code = (
+        "import sys; from natoqa import _nltk, text\n"
+        "words = [line.split()[0] for line in text.data_text('wordfreq.txt').splitlines()[20::9] if line[:1] != '#']\n"
+        "bare = [_nltk.stemmer().stem(w) for w in words]\n"
+        "print('regex' in sys.modules, len(words))\n"
+        "from nltk.stem.snowball import SnowballStemmer\n"
+        "real = SnowballStemmer('english')\n"
+        "print(bare == [real.stem(w) for w in words])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.split("\n")[:2]
+    assert first.split()[0] == "False" and int(first.split()[1]) > 1_000
+    assert second == "True"
