@@ -427,13 +427,18 @@ def test_sorted_lines_find_what_a_dict_of_the_lines_finds(keys, asked, final_new
 
     keys = sorted(keys)
     body = "\n".join(f"{k} rest of {k} | x" for k in keys) + ("\n" if final_newline and keys else "")
-    lines = textmod.SortedLines("# a header\n#\n" + body)
+
+    class FewBlocks(textmod.SortedLines):
+        BLOCKS = 3  # blocks of many lines: the search inside a block is tried too
+
     plain = {k: f"rest of {k} | x" for k in keys}
-    for key in keys + asked:
-        assert lines.get(key) == plain.get(key), key
-    assert lines.whole() == plain
-    for key in keys + asked:
-        assert lines.get(key, "none") == plain.get(key, "none"), key  # from the dict now
+    for make in (textmod.SortedLines, FewBlocks):
+        lines = make("# a header\n#\n" + body)
+        for key in keys + asked:
+            assert lines.get(key) == plain.get(key), key
+            assert lines.get(key, "none") == plain.get(key, "none"), key
+        assert lines.whole() == plain
+    assert textmod.SortedLines(body).get(keys[0] if keys else "a") == plain.get(keys[0] if keys else "a")  # no header
 
 
 @pytest.mark.parametrize("name", ["lexicon.txt", "wordfreq.txt"])
@@ -445,12 +450,3 @@ def test_the_shipped_tables_are_sorted_for_the_binary_search(name):
     assert all(a < b for a, b in zip(keys, keys[1:], strict=False))  # sorted, each once
     lines = textmod.SortedLines(textmod.data_text(name))
     assert all(lines.get(k) is not None for k in keys[:: len(keys) // 500])
-
-
-def test_past_dict_after_lookups_the_lines_are_read_whole(monkeypatch):
-    from natoqa import text as textmod
-
-    monkeypatch.setattr(textmod.SortedLines, "DICT_AFTER", 3)
-    lines = textmod.SortedLines("#h\na 1\nb 2\nc 3\n")
-    assert [lines.get(k) for k in "abc"] == ["1", "2", "3"] and lines._dict is None
-    assert lines.get("d") is None and lines._dict == {"a": "1", "b": "2", "c": "3"}

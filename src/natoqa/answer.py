@@ -630,8 +630,6 @@ def expect(index: Index, questions) -> None:
     _know_stems(index, left)
     if index.n_passages < ARRAYS_MIN:
         return
-    if left >= LEXICON_AFTER:
-        textmod.read_whole()
     walked = getattr(index, "_walked", 0)
     if walked + left * index.n_passages <= ARRAYS_AFTER:
         return
@@ -641,15 +639,6 @@ def expect(index: Index, questions) -> None:
     # The arrays every question reads, made once here for every worker.
     firststage.arrays_of(np, index, _heading_factors(index))
     index._walked = max(walked, ARRAYS_AFTER)
-
-
-# A batch on a large corpus reads the lexicon and the word frequencies
-# whole (text.read_whole) when this many questions are left: each looks up
-# about 5 words it has not before (SQuAD 2.0), and past SortedLines's
-# DICT_AFTER lookups reading them whole is cheaper than searching. (On a
-# small corpus the questions' words repeat: 2,000 seed questions look up
-# 307, and the binary search serves.)
-LEXICON_AFTER = textmod.SortedLines.DICT_AFTER // 5
 
 
 # A batch takes the corpus's word stems from the index (text.know_stems)

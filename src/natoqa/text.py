@@ -8,6 +8,7 @@ query time, so a question's terms meet the passage terms on equal footing.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
@@ -112,14 +113,16 @@ class SortedLines:
     """A data file of `KEY REST` lines sorted by KEY (after its '#' header),
     as a read-only mapping KEY -> REST.
 
-    Keys are found by binary search in the text itself: a question looks up
-    a few dozen, where reading every line into a dict first cost 48 ms for
-    lexicon.txt's 55,388 lines and 14 ms for wordfreq.txt's 17,717, a third
-    of a question's time after the imports. Past DICT_AFTER lookups (a
-    batch), every line is read into a dict once, and found there.
+    A key is looked for in one block of lines, found by bisection in an
+    index of BLOCKS keys spread evenly through the text (made at the first
+    lookup, about 1 ms), by one search of the text for the line that starts
+    with it. Reading every line into a dict cost a process's first question
+    48 ms for lexicon.txt's 55,388 lines and 14 ms for wordfreq.txt's
+    17,717, a third of its time after the imports; a lookup here costs a
+    microsecond or two, and a batch's thousands stay cheaper than that.
     """
 
-    DICT_AFTER = 2_000
+    BLOCKS = 1024
 
     def __init__(self, text: str):
         self._text = text
@@ -127,52 +130,52 @@ class SortedLines:
         while text.startswith("#", body):  # the header
             body = text.find("\n", body) + 1 or len(text)
         self._body = body
-        self._lookups = 0
-        self._dict: dict[str, str] | None = None
+        self._keys: list[str] | None = None
+        self._starts: list[int] = []
 
-    def whole(self) -> dict[str, str]:
-        """Every line read into the dict lookups then go to (once)."""
-        if self._dict is None:
-            self._dict = dict(line.partition(" ")[::2] for line in self._text[self._body :].splitlines() if line)
-        return self._dict
+    def _index(self) -> None:
+        text, n = self._text, len(self._text)
+        starts = []
+        at = self._body
+        step = max(1, (n - at) // self.BLOCKS)
+        while at < n:
+            starts.append(at)
+            at = text.find("\n", at + step) + 1 or n  # the next line's start
+        keys = []
+        for at in starts:
+            end = text.find("\n", at)
+            keys.append(text[at : end if end >= 0 else n].partition(" ")[0])
+        self._starts = starts + [n]
+        self._keys = keys
 
     def get(self, key: str, default=None):
-        if self._dict is not None:
-            return self._dict.get(key, default)
-        self._lookups += 1
-        if self._lookups > self.DICT_AFTER:
-            return self.whole().get(key, default)
-        text = self._text
-        lo, hi = self._body, len(text)  # each at a line's start
-        while lo < hi:
-            mid = (lo + hi) // 2
-            start = text.rfind("\n", lo, mid) + 1 or lo
-            end = text.find("\n", start, hi)
-            if end < 0:
-                end = hi
-            term, _, rest = text[start:end].partition(" ")
-            if key == term:
-                return rest
-            if key < term:
-                hi = start
-            else:
-                lo = end + 1
-        return default
+        if self._keys is None:
+            self._index()
+        i = bisect_right(self._keys, key) - 1
+        if i < 0:
+            return default
+        text, lo, hi = self._text, self._starts[i], self._starts[i + 1]
+        head = key + " "
+        if text.startswith(head, lo):
+            at = lo + len(head)
+        else:
+            # Every later line of the block follows a line break in it.
+            found = text.find("\n" + head, lo, hi)
+            if found < 0:
+                return default
+            at = found + 1 + len(head)
+        end = text.find("\n", at)
+        return text[at : end if end >= 0 else len(text)]
+
+    def whole(self) -> dict[str, str]:
+        """Every line, as a dict (tools/build_lexicon.py reads them all)."""
+        return dict(line.partition(" ")[::2] for line in self._text[self._body :].splitlines() if line)
 
 
 @lru_cache(maxsize=1)
 def background_zipf() -> SortedLines:
     """Stem -> how common it is in English (Zipf scale, as text), from wordfreq.txt."""
     return SortedLines(data_text("wordfreq.txt"))
-
-
-def read_whole() -> None:
-    """Read the lexicon and the word frequencies into dicts now: a long
-    batch on a large corpus looks up thousands of words (10,554 for 2,000
-    SQuAD 2.0 questions), and a process that forks its workers after this
-    reads them once for all (see answer.expect)."""
-    _lexicon().whole()
-    background_zipf().whole()
 
 
 @lru_cache(maxsize=1)
