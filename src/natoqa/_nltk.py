@@ -69,13 +69,12 @@ class _Placeholder(types.ModuleType):
 
 
 def _stdlib_redos() -> types.ModuleType:
-    """A stand-in for nltk.redos, for snowball.py's import: its compile and
-    sub are the stdlib's (see _load_bare)."""
+    """A stand-in for nltk.redos, for snowball.py's import: whatever it asks
+    of it (compile, sub) is the stdlib re's (see _load_bare)."""
     import re
 
     redos = types.ModuleType("nltk.redos")
-    redos.compile = re.compile  # type: ignore[attr-defined]
-    redos.sub = re.sub  # type: ignore[attr-defined]
+    redos.__getattr__ = lambda name: getattr(re, name)  # type: ignore[attr-defined]
     return redos
 
 
