@@ -618,9 +618,8 @@ def expect(index: Index, questions) -> None:
     a batch's file or pipe known to wait): when they would take the first
     stage past ARRAYS_AFTER on a corpus of ARRAYS_MIN passages or more,
     numpy is imported and the switch to the arrays made now, not when the
-    count gets there. The import is then due either
-    way (as far as the count is right), and the questions before it are
-    spared the dict walk. A batch makes it before it forks its workers,
+    count gets there. The import is then due either way (as far as the
+    count is right), and the questions before it are spared the dict walk. A batch makes it before it forks its workers,
     once for all of them: each would otherwise walk the dicts up to the
     switch and then import numpy for itself (2,000 SQuAD 2.0 questions
     with two workers took a fifth more CPU time that way). So, for the

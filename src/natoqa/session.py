@@ -165,10 +165,11 @@ SERIAL_FIRST = 10
 # unreachable among the 289,079 objects kept (the memos). Left on, it
 # rescans those memos as they grow: 3% of a question's instructions there
 # in one process, and as much again as the collector, back on, scanned
-# them all before the exit (see _collector_paused). So past its first questions a batch turns it off, and collects
-# only when GC_AFTER more objects than were freed have been made since the
-# last time: a bound on what the collector is left to find, should
-# something ever make cycles (it counts objects, not bytes).
+# them all before the exit (see collector_paused). So past its first
+# questions a batch turns it off, and collects only when GC_AFTER more
+# objects than were freed have been made since the last time: a bound on
+# what the collector is left to find, should something ever make cycles
+# (it counts objects, not bytes).
 GC_AFTER = 1_000_000
 
 

@@ -115,7 +115,7 @@ class SortedLines:
 
     A key is looked for in one block of lines, found by bisection in an
     index of BLOCKS keys spread evenly through the text (made at the first
-    lookup, about 1 ms), by one search of the text for the line that starts
+    lookup, under 1 ms), by one search of the text for the line that starts
     with it. Reading every line into a dict cost a process's first question
     48 ms for lexicon.txt's 55,388 lines and 14 ms for wordfreq.txt's
     17,717, a third of its time after the imports; a lookup here costs a
