@@ -613,19 +613,19 @@ ARRAYS_MIN = 1_000
 ARRAYS_AFTER = 600_000
 
 
-def expect(index: Index, questions) -> None:
-    """Told that about `questions()` more questions are coming (the lines of
-    a batch's file or pipe known to wait): when they would take the first
-    stage past ARRAYS_AFTER on a corpus of ARRAYS_MIN passages or more,
-    numpy is imported and the switch to the arrays made now, not when the
-    count gets there. The import is then due either way (as far as the
-    count is right), and the questions before it are spared the dict walk. A batch makes it before it forks its workers,
-    once for all of them: each would otherwise walk the dicts up to the
+def expect(index: Index, left: int) -> None:
+    """Told that about `left` more questions are coming (the lines of a
+    batch's file or pipe known to wait, a check file's cases): when they
+    would take the first stage past ARRAYS_AFTER on a corpus of ARRAYS_MIN
+    passages or more, numpy is imported and the switch to the arrays made
+    now, not when the count gets there. The import is then due either way
+    (as far as the count is right), and the questions before it are spared
+    the dict walk. A batch makes it before it forks its workers, once for
+    all of them: each would otherwise walk the dicts up to the
     switch and then import numpy for itself (2,000 SQuAD 2.0 questions
     with two workers took a fifth more CPU time that way). So, for the
     same reason, are the corpus's word stems told to text.stem, when
     enough questions are left to repay reading them (_know_stems)."""
-    left = questions()
     _know_stems(index, left)
     if index.n_passages < ARRAYS_MIN:
         return

@@ -337,7 +337,7 @@ def run(check_file: CheckFile, index, progress=None, ranker=None) -> FileReport:
     # A long file is a batch like `ask -`'s, its length known: what its
     # questions will need is loaded first, and they run without the cyclic
     # collector (see natoqa.session.collector_paused).
-    expect(index, lambda: len(check_file.cases))
+    expect(index, len(check_file.cases))
     with collector_paused(last=False):
         for case in check_file.cases:
             collect_if_due()

@@ -99,7 +99,7 @@ class Session:
                 # the workers share it instead of each loading it later.
                 expect(
                     self.index,
-                    lambda: _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
+                    _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
                 )
                 with collector_paused(last):
                     later = (
