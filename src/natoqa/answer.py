@@ -1198,6 +1198,42 @@ def confidence(index: Index, q: Question, c: Candidate) -> float:
     return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total)
 
 
+def may_answer(index: Index, q: Question) -> bool:
+    """Whether any passage could answer the question with confidence: the
+    confidence a passage would have if it, its best sentence and its title
+    held every question word the corpus uses, and its relatives, at most
+    that. Each word's share here is at least what `confidence` can give it
+    (a word the corpus lacks, nor its near relatives, is in no passage, and
+    CONF_DOCUMENT, RELATED_CONFIDENCE, CONF_FAR <= 1), and the shares are
+    added in the same order, so no float sum comes out smaller. A question
+    refused here would be refused after ranking."""
+    total = 0.0
+    for _, w in q.telling:
+        total += w
+    if not total:
+        return True  # confidence decides (1.0 with terms)
+    idf, titles = index.idf, index.title_postings
+    held = 0.0
+    titled = 0.0
+    related_of = q.related_of or (-1,) * len(q.telling)
+    for (term, w), k in zip(q.telling, related_of, strict=False):
+        relatives = q.related[k][1] if k >= 0 else ()
+        own = bool(term) and term in idf
+        near = any(kind == "near" for _, _, kind in relatives)
+        if own:
+            held += w
+        elif near:
+            held += RELATED_CONFIDENCE * w
+        if own or near:
+            held += W_CONF_SENTENCE * w
+        elif relatives:
+            held += W_CONF_SENTENCE * CONF_FAR * w
+        if term and titles.get(term):
+            titled += w
+    total += CONF_PRIOR
+    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total) >= MIN_CONFIDENCE
+
+
 def _document_range(index: Index, p: int) -> tuple[int, int]:
     """The run of consecutive passages [lo, hi) around p that belong to p's
     document: all of them, as a corpus lists a document's passages in a row
@@ -1252,6 +1288,9 @@ def _in_title(index: Index, term: str, doc: int) -> bool:
     return i < len(docs) and docs[i] == doc
 
 
+TOO_LITTLE = "the best passage matches too little of the question"
+
+
 def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Result:
     """Answer one question with up to `top` quotes, best first."""
     q = analyse(index, question)
@@ -1259,12 +1298,16 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
         if q.mass:
             return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
+    # A question with terms always has a pool (every term has postings), so
+    # this refusal is the one ranking would end in.
+    if not may_answer(index, q):
+        return Result(question, False, (), TOO_LITTLE)
     # The answers shown, and the runner-up --explain names, must be exact.
     ranked = rank(index, q, max(top, CANDIDATES), exact=top + 1 if explain else top)
     if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
     if confidence(index, q, ranked[0]) < MIN_CONFIDENCE:
-        return Result(question, False, (), "the best passage matches too little of the question")
+        return Result(question, False, (), TOO_LITTLE)
     answers = []
     for rank_no, c in enumerate(ranked[:top], 1):
         answer = _answer(index, q, c, rank_no)
