@@ -1219,7 +1219,7 @@ def may_answer(index: Index, q: Question) -> bool:
     for (term, w), k in zip(q.telling, related_of, strict=False):
         relatives = q.related[k][1] if k >= 0 else ()
         own = bool(term) and term in idf
-        near = any(kind == "near" for _, _, kind in relatives)
+        near = "near" in map(itemgetter(2), relatives)
         if own:
             held += w
         elif near:
