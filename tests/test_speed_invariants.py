@@ -452,3 +452,78 @@ def test_the_shipped_tables_are_sorted_for_the_binary_search(name):
     assert all(a < b for a, b in zip(keys, keys[1:], strict=False))  # sorted, each once
     lines = textmod.SortedLines(textmod.data_text(name))
     assert all(lines.get(k) is not None for k in keys[:: len(keys) // 500])
+
+
+# Questions the seed article cannot answer: other articles' questions, and
+# words the corpus lacks beside words it has.
+STRANGERS = [
+    "Who painted the Mona Lisa?",
+    "What is the boiling point of water at sea level?",
+    "Which river flows through Baghdad?",
+    "How many moons does Jupiter have?",
+    "When was the Magna Carta sealed?",
+    "What did the Huguenots flee from in France?",
+    "troops zebra quantum",
+]
+
+
+def best_confidence(index, q) -> float:
+    """The highest confidence any passage the ranking lists would have."""
+    ranked = rank(index, q, index.n_passages)
+    return max((answermod.confidence(index, q, c) for c in ranked), default=0.0)
+
+
+def test_a_question_refused_before_ranking_no_passage_could_answer(seed_index):
+    refused = 0
+    for question in seed_questions() + STRANGERS:
+        q = analyse(seed_index, question)
+        if (q.terms or q.related) and not answermod.may_answer(seed_index, q):
+            refused += 1
+            assert best_confidence(seed_index, q) < answermod.MIN_CONFIDENCE, question
+    assert refused >= 6  # the early refusal does happen, or this tests nothing
+
+
+def test_the_early_refusal_changes_no_result(seed_index, monkeypatch):
+    questions = seed_questions() + STRANGERS
+    early = [asdict(ask(seed_index, q, 2, explain=True)) for q in questions]
+    monkeypatch.setattr(answermod, "may_answer", lambda index, q: True)
+    assert [asdict(ask(seed_index, q, 2, explain=True)) for q in questions] == early
+
+
+@pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
+def test_squad_questions_refused_early_are_refused_by_ranking_too(seed_index, monkeypatch):
+    # SQuAD's questions asked of the seed article: off-topic, mostly.
+    questions = squad_questions(150)
+    early = [asdict(ask(seed_index, q)) for q in questions]
+    monkeypatch.setattr(answermod, "may_answer", lambda index, q: True)
+    assert [asdict(ask(seed_index, q)) for q in questions] == early
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.integers(0, 10_000), min_size=1, max_size=6),
+    st.lists(st.sampled_from(["zebra", "quantum", "penalties", "worry", "kingdom", "united"]), max_size=3),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
+def test_the_refusal_bound_holds_for_any_shares(seed_index, picks, extra, related, document, far, sentence, title):
+    # may_answer assumes only RELATED_CONFIDENCE, CONF_DOCUMENT, CONF_FAR <= 1
+    # and weights >= 0: for any such, a refused question has no passage
+    # whose confidence reaches the threshold.
+    words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    question = " ".join([words[i % len(words)] for i in picks] + extra)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (
+            ("RELATED_CONFIDENCE", related),
+            ("CONF_DOCUMENT", document),
+            ("CONF_FAR", far),
+            ("W_CONF_SENTENCE", sentence),
+            ("W_CONF_TITLE", title),
+        ):
+            patch.setattr(answermod, name, value)
+        q = analyse(seed_index, question)
+        if (q.terms or q.related) and not answermod.may_answer(seed_index, q):
+            assert best_confidence(seed_index, q) < answermod.MIN_CONFIDENCE
