@@ -298,32 +298,46 @@ def analyse(index: Index, question: str) -> Question:
 def _relatives(index: Index, stems, telling, weights, top_idf):
     """The lexicon relatives of each question word that the corpus uses."""
     own = set(stems) | set(weights)
+    memo = _memo(index, "_weighted_relatives", WORDS_MEMO)
     related = []
     related_of = []
     words = []
     for word, (term, _) in telling.items():
-        near, far = _corpus_relatives(index, word)
-        if not near and not far:
-            related_of.append(-1)
-            continue
         base = weights.get(term) if term == word else top_idf
-        found = []
-        for group, share, limit, kind in ((near, W_NEAR, MAX_NEAR, "near"), (far, W_FAR, MAX_FAR, "far")):
-            n = 0
-            for r, r_idf in group:
-                if n >= limit:
-                    break
-                if r in own:
-                    continue
-                found.append((r, share * min(r_idf, base), kind))
-                n += 1
+        # A word's weighted relatives are the same in every question that
+        # gives it the same weight, but for the question's own words, left
+        # out: memoized with the names they were chosen from.
+        made = memo.get((word, base))
+        if made is None:
+            near, far = _corpus_relatives(index, word)
+            names = frozenset(r for r, _ in near + far)
+            made = memo.put((word, base), (_weighted(near, far, base, ()) if names else (), names))
+        found, names = made
+        if not own.isdisjoint(names):
+            found = _weighted(*_corpus_relatives(index, word), base, own)
         if found:
             related_of.append(len(related))
-            related.append((term, tuple(found)))
+            related.append((term, found))
             words.append(word)
         else:
             related_of.append(-1)
     return tuple(related), tuple(related_of), tuple(words)
+
+
+def _weighted(near, far, base: float, own) -> tuple[tuple[str, float, str], ...]:
+    """The first MAX_NEAR near and MAX_FAR far relatives not in `own`, each
+    weighted by its share of the lesser of its IDF and the word's `base`."""
+    found = []
+    for group, share, limit, kind in ((near, W_NEAR, MAX_NEAR, "near"), (far, W_FAR, MAX_FAR, "far")):
+        n = 0
+        for r, r_idf in group:
+            if n >= limit:
+                break
+            if r in own:
+                continue
+            found.append((r, share * min(r_idf, base), kind))
+            n += 1
+    return tuple(found)
 
 
 def _phrase_relatives(
@@ -335,15 +349,13 @@ def _phrase_relatives(
     for each of the two words."""
     if len(stems) < 2:
         return related, related_of, related_words
-    own = set(stems) | set(weights)
-    slots = {word: k for k, word in enumerate(telling)}
-    related, related_of, related_words = list(related), list(related_of), list(related_words)
     pairs = []
     for (a, _, a_end), (b, b_start, _) in zip(words, words[1:], strict=False):
         # Two words of one name: nothing but space between them.
         if a not in stop and b not in stop and not question[a_end:b_start].strip():
             pairs.append((a, b))
     seen = set()
+    slots = None
     for a, b in pairs:
         sa, sb = textmod.stem(a), textmod.stem(b)
         if (sa, sb) in seen:
@@ -352,6 +364,10 @@ def _phrase_relatives(
         near, _ = _corpus_relatives(index, f"{sa}_{sb}")
         if not near:
             continue
+        if slots is None:  # made for the few questions with such a pair
+            own = set(stems) | set(weights)
+            slots = {word: k for k, word in enumerate(telling)}
+            related, related_of, related_words = list(related), list(related_of), list(related_words)
         # A stem `telling` lacks stands for itself: it is an earlier word's
         # stand-in ("britan" -> "britain" before "Great Britain").
         known = [weights[t] for t in (telling[x][0] if x in telling else x for x in (sa, sb)) if t in weights]
