@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from natoqa import answer as answermod
 from natoqa import render, store
+from natoqa import text as textmod
 from natoqa.answer import Answer, analyse, ask, rank
 from natoqa.corpus import load_corpus
 
@@ -467,20 +468,23 @@ STRANGERS = [
 ]
 
 
-def best_confidence(index, q) -> float:
-    """The highest confidence any passage the ranking lists would have."""
-    ranked = rank(index, q, index.n_passages)
-    return max((answermod.confidence(index, q, c) for c in ranked), default=0.0)
+def assert_bound_holds(index, q) -> None:
+    """confidence_bound is at least the confidence of every passage any
+    ranking lists, with any of its sentences as the best one."""
+    bound = answermod.confidence_bound(index, q)
+    for c in rank(index, q, index.n_passages):
+        for i in range(max(1, len(index.sentences[c.passage]))):
+            assert answermod.confidence(index, q, replace(c, sentence=i)) <= bound, (q.text, c.passage, i)
 
 
-def test_a_question_refused_before_ranking_no_passage_could_answer(seed_index):
+def test_the_refusal_bound_holds_for_every_passage_and_sentence(seed_index):
     refused = 0
     for question in seed_questions() + STRANGERS:
         q = analyse(seed_index, question)
-        if (q.terms or q.related) and not answermod.may_answer(seed_index, q):
-            refused += 1
-            assert best_confidence(seed_index, q) < answermod.MIN_CONFIDENCE, question
-    assert refused >= 6  # the early refusal does happen, or this tests nothing
+        if q.terms or q.related:
+            assert_bound_holds(seed_index, q)
+            refused += not answermod.may_answer(seed_index, q)
+    assert refused >= 6  # the early refusal does happen, or this tests little
 
 
 def test_the_early_refusal_changes_no_result(seed_index, monkeypatch):
@@ -494,6 +498,10 @@ def test_the_early_refusal_changes_no_result(seed_index, monkeypatch):
 def test_squad_questions_refused_early_are_refused_by_ranking_too(seed_index, monkeypatch):
     # SQuAD's questions asked of the seed article: off-topic, mostly.
     questions = squad_questions(150)
+    for question in questions:
+        q = analyse(seed_index, question)
+        if q.terms or q.related:
+            assert_bound_holds(seed_index, q)
     early = [asdict(ask(seed_index, q)) for q in questions]
     monkeypatch.setattr(answermod, "may_answer", lambda index, q: True)
     assert [asdict(ask(seed_index, q)) for q in questions] == early
@@ -510,9 +518,8 @@ def test_squad_questions_refused_early_are_refused_by_ranking_too(seed_index, mo
     st.floats(0.0, 1.0),
 )
 def test_the_refusal_bound_holds_for_any_shares(seed_index, picks, extra, related, document, far, sentence, title):
-    # may_answer assumes only RELATED_CONFIDENCE, CONF_DOCUMENT, CONF_FAR <= 1
-    # and weights >= 0: for any such, a refused question has no passage
-    # whose confidence reaches the threshold.
+    # The bound assumes only RELATED_CONFIDENCE, CONF_DOCUMENT, CONF_FAR <= 1
+    # and weights >= 0: for any such, no passage's confidence exceeds it.
     words = sorted({w for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
     question = " ".join([words[i % len(words)] for i in picks] + extra)
     with pytest.MonkeyPatch.context() as patch:
@@ -525,5 +532,30 @@ def test_the_refusal_bound_holds_for_any_shares(seed_index, picks, extra, relate
         ):
             patch.setattr(answermod, name, value)
         q = analyse(seed_index, question)
-        if (q.terms or q.related) and not answermod.may_answer(seed_index, q):
-            assert best_confidence(seed_index, q) < answermod.MIN_CONFIDENCE
+        if q.terms or q.related:
+            assert_bound_holds(seed_index, q)
+
+
+def test_memoized_relatives_are_those_of_a_fresh_index(seed_index):
+    # A word alone, then with one of its relatives (which the question's own
+    # words leave out of its relatives): the memo made by the first must not
+    # answer for the second.
+    corpus_words = sorted({w.lower() for p in seed_index.corpus.passages for w in p.text.split() if w.isalpha()})
+    questions = []
+    for word in corpus_words:
+        near, far = answermod._corpus_relatives(seed_index, textmod.stem(word))
+        for r, _ in (near + far)[:1]:
+            questions += [word, f"{word} {r}", f"{r} {word}"]
+    assert len(questions) >= 30
+    warm = [analyse(seed_index, q) for q in questions]
+    stop = textmod.stopwords()
+    for q in warm:
+        own = {textmod.stem(w) for w in q.words if w not in stop} | set(q.terms)
+        for _, found in q.related:
+            assert not own & {r for r, _, _ in found}, q.text
+    fresh = []
+    for q in questions:
+        if hasattr(seed_index, "_weighted_relatives"):
+            del seed_index._weighted_relatives
+        fresh.append(analyse(seed_index, q))
+    assert warm == fresh

@@ -303,18 +303,23 @@ def _relatives(index: Index, stems, telling, weights, top_idf):
     related_of = []
     words = []
     for word, (term, _) in telling.items():
-        base = weights.get(term) if term == word else top_idf
-        # A word's weighted relatives are the same in every question that
-        # gives it the same weight, but for the question's own words, left
-        # out: memoized with the names they were chosen from.
-        made = memo.get((word, base))
-        if made is None:
-            near, far = _corpus_relatives(index, word)
-            names = frozenset(r for r, _ in near + far)
-            made = memo.put((word, base), (_weighted(near, far, base, ()) if names else (), names))
-        found, names = made
-        if not own.isdisjoint(names):
-            found = _weighted(*_corpus_relatives(index, word), base, own)
+        if term != word:
+            # A word the corpus lacks: its relatives weigh as the question's
+            # rarest word does.
+            found = _weighted(*_corpus_relatives(index, word), top_idf, own)
+        else:
+            # A corpus word's weighted relatives are the same in every
+            # question giving it the same weight, but for the question's own
+            # words, left out: memoized with the names they were chosen from.
+            base = weights[term]
+            made = memo.get((word, base))
+            if made is None:
+                near, far = _corpus_relatives(index, word)
+                names = frozenset(r for r, _ in near + far)
+                made = memo.put((word, base), (_weighted(near, far, base, ()) if names else (), names))
+            found, names = made
+            if not own.isdisjoint(names):
+                found = _weighted(*_corpus_relatives(index, word), base, own)
         if found:
             related_of.append(len(related))
             related.append((term, found))
@@ -1215,39 +1220,43 @@ def confidence(index: Index, q: Question, c: Candidate) -> float:
 
 
 def may_answer(index: Index, q: Question) -> bool:
-    """Whether any passage could answer the question with confidence: the
-    confidence a passage would have if it, its best sentence and its title
-    held every question word the corpus uses, and its relatives, at most
-    that. Each word's share here is at least what `confidence` can give it
-    (a word the corpus lacks, nor its near relatives, is in no passage, and
-    CONF_DOCUMENT, RELATED_CONFIDENCE, CONF_FAR <= 1), and the shares are
-    added in the same order, so no float sum comes out smaller. A question
-    refused here would be refused after ranking."""
+    """Whether some passage could answer the question with confidence (see
+    confidence_bound): a question refused here would be refused after ranking."""
+    return confidence_bound(index, q) >= MIN_CONFIDENCE
+
+
+def confidence_bound(index: Index, q: Question) -> float:
+    """The most `confidence` any passage can give the question: its value
+    for a passage, best sentence and title holding every question word the
+    corpus uses, or else the word's relatives. No passage holds a word the
+    corpus lacks, RELATED_CONFIDENCE, CONF_DOCUMENT and CONF_FAR are at
+    most 1, and the shares are added in `confidence`'s order, so no float
+    sum comes out smaller."""
     total = 0.0
     for _, w in q.telling:
         total += w
     if not total:
-        return True  # confidence decides (1.0 with terms)
-    idf, titles = index.idf, index.title_postings
+        return 1.0  # as confidence, for a question with terms
+    titles = index.title_postings
     held = 0.0
     titled = 0.0
     related_of = q.related_of or (-1,) * len(q.telling)
     for (term, w), k in zip(q.telling, related_of, strict=False):
         relatives = q.related[k][1] if k >= 0 else ()
-        own = bool(term) and term in idf
         near = "near" in map(itemgetter(2), relatives)
-        if own:
+        # A telling term is a corpus term (the word's own or its stand-in), or "".
+        if term:
             held += w
         elif near:
             held += RELATED_CONFIDENCE * w
-        if own or near:
+        if term or near:
             held += W_CONF_SENTENCE * w
         elif relatives:
             held += W_CONF_SENTENCE * CONF_FAR * w
         if term and titles.get(term):
             titled += w
     total += CONF_PRIOR
-    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total) >= MIN_CONFIDENCE
+    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total)
 
 
 def _document_range(index: Index, p: int) -> tuple[int, int]:
@@ -1314,8 +1323,8 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
         if q.mass:
             return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
-    # A question with terms always has a pool (every term has postings), so
-    # this refusal is the one ranking would end in.
+    # A question with terms or relatives always has a pool (each has
+    # postings), so this refusal is the one ranking would end in.
     if not may_answer(index, q):
         return Result(question, False, (), TOO_LITTLE)
     # The answers shown, and the runner-up --explain names, must be exact.
