@@ -419,3 +419,17 @@ def test_after_a_batch_the_collector_frees_the_cycles_it_left(tmp_path, monkeypa
     s = sessionmod.Session(index)
     s.answer(QUESTIONS[0])  # the wrapped answer counts the cycles still there
     assert max(alive) >= 100 and alive[-1] == 0
+
+
+def test_many_long_results_come_back_whole_and_in_order():
+    # Results long enough (--explain -k 3) that records straddle the
+    # parent's reads of a pipe (CHUNK) and fill it while it waits on another.
+    data = batch_bytes(400)
+    args = ["--jsonl", "--explain", "-k", "3"]
+    one = run([*args, "-j", "1"], data)
+    many = run([*args, "-j", "2"], data)
+    assert one.returncode == many.returncode == 2
+    assert len(many.stdout) > 4 * workers.CHUNK
+    assert many.stdout == one.stdout
+    assert many.stderr == one.stderr
+
