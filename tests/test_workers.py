@@ -432,4 +432,3 @@ def test_many_long_results_come_back_whole_and_in_order():
     assert len(many.stdout) > 4 * workers.CHUNK
     assert many.stdout == one.stdout
     assert many.stderr == one.stderr
-
