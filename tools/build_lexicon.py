@@ -53,8 +53,8 @@ HEADER = """\
 # proper nouns, the content words of their definition and of their classes.
 # A two-word TERM ("unit_kingdom") lists one-word synonyms only ("britain").
 # natoqa adds them to a question at a discount (natoqa.answer), so a
-# paraphrase ("penalties", "Kremlin") meets the article's words ("sanctions",
-# "Russia"). Built by tools/build_lexicon.py from WordNet 3.0.
+# paraphrase ("penalties", "Kremlin") meets a document's words ("punishment",
+# "Russian"). Built by tools/build_lexicon.py from WordNet 3.0.
 #
 # WordNet Release 3.0. This software and database is being provided to you, the
 # LICENSEE, by Princeton University under the following license. By obtaining,

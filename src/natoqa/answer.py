@@ -121,8 +121,8 @@ UNSEEN = 1.0
 
 # Relatives of a question word from the WordNet lexicon (text.related) stand
 # in for it where a passage lacks the word itself, at these shares of the
-# smaller of the word's and the relative's IDF: a paraphrase ("penalties")
-# meets the article's word ("sanctions") but never outweighs an exact match.
+# smaller of the word's and the relative's IDF: a paraphrase ("Kremlin")
+# meets the article's word ("Russian") but never outweighs an exact match.
 # A question word counts once per passage or sentence: its own match, else
 # its best relative. At most MAX_NEAR / MAX_FAR relatives per word, the
 # lexicon's order (first senses first).
