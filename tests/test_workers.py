@@ -6,8 +6,11 @@ import contextlib
 import io
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -432,3 +435,71 @@ def test_many_long_results_come_back_whole_and_in_order():
     assert len(many.stdout) > 4 * workers.CHUNK
     assert many.stdout == one.stdout
     assert many.stderr == one.stderr
+
+
+def test_long_questions_and_long_results_never_stall_the_batch():
+    # The longest lines (2,000 characters of 4 bytes) among questions with
+    # long results (--explain -k 3): a worker's window of questions holds
+    # more than its pipe does, and its results fill the other pipe. The
+    # parent's writes must wait with its reads: a blocked write would wait
+    # on a worker blocked on its own results.
+    long_line = "\U0001f642" * sessionmod.MAX_QUESTION_CHARS
+    assert len(long_line.encode()) * workers.WINDOW // 2 > 64 * 1024  # more than Linux's pipe holds
+    lines = [QUESTIONS[0]] * sessionmod.SERIAL_FIRST + [long_line, long_line, QUESTIONS[0], QUESTIONS[1]] * 60
+    data = "\n".join(lines).encode() + b"\n"
+    args = ["--jsonl", "--explain", "-k", "3"]
+    one = run([*args, "-j", "1"], data)
+    many = run([*args, "-j", "2"], data)
+    assert one.returncode == many.returncode == 1
+    assert many.stdout == one.stdout and many.stderr == b""
+
+
+def test_a_worker_held_up_gets_little_more_than_its_window(runner, monkeypatch, tmp_path):
+    # In-process through Click, so the patch reaches the forked workers. One
+    # question takes a second; sent in turn, the worker that has it would
+    # get every other question after it. Once it has WINDOW waiting, the
+    # other worker takes the rest meanwhile.
+    log = tmp_path / "answered"
+    real = sessionmod.Session.answer
+
+    def answer(self, question):
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(fd, f"{os.getpid()} {question}\n".encode())
+        finally:
+            os.close(fd)
+        if question == "slow":
+            time.sleep(1.0)
+            question = QUESTIONS[2]
+        return real(self, question)
+
+    monkeypatch.setattr(sessionmod.Session, "answer", answer)
+    fast = [QUESTIONS[2].encode()] * 300
+    data = b"\n".join([QUESTIONS[0].encode()] * sessionmod.SERIAL_FIRST + [b"slow"] + fast) + b"\n"
+    result = runner.invoke(cli, ["ask", "-", "--jsonl", "-j", "2", "--corpus", str(SEEDS)], input=data)
+    assert result.exit_code == 1, result.output[-300:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in records] == [QUESTIONS[0]] * sessionmod.SERIAL_FIRST + [QUESTIONS[2]] * 301
+    here = str(os.getpid())
+    rows = [line.split(" ", 1) for line in log.read_text().splitlines() if not line.startswith(here + " ")]
+    assert len(rows) == 301
+    slow_pid = next(pid for pid, q in rows if q == "slow")
+    held_up = sum(pid == slow_pid for pid, _ in rows)
+    assert held_up < 2 * workers.WINDOW  # sent in turn: 151
+
+
+def test_the_reader_runs_no_more_than_ahead_lines_in_front(monkeypatch):
+    monkeypatch.setattr(workers, "AHEAD", 40)
+    lines = ((i, f"question {i}?", None, f"question {i}?") for i in range(1, 1_000))
+    notes, progress = queue.SimpleQueue(), workers._Progress()
+    reader = threading.Thread(target=workers._read, args=(lines, notes, progress), daemon=True)
+    reader.start()
+    time.sleep(0.2)
+    assert notes.qsize() == 41  # past 40 in front, it waits
+    progress.written = 30
+    progress.room.set()
+    time.sleep(0.2)
+    assert notes.qsize() == 71
+    progress.close()  # the batch is over: it stops, with no note
+    reader.join(timeout=1)
+    assert not reader.is_alive() and notes.qsize() == 71

@@ -8,24 +8,35 @@ line, writing each result and each error, the exit code. A worker only
 answers: it receives question lines on a pipe and sends back, per
 question, the text the serial path would have written.
 
-    parent, reader thread:  stdin -> line checks -> worker k's pipe  (round robin)
-                            and, per line, a note of where its result is
+    parent, reader thread:  stdin -> line checks -> notes, in input order
+    parent, main thread:    notes -> each question to a worker's pipe;
+                            every worker's results as they come; the
+                            results (or the lines' errors) in input order
+                            -> stdout
     worker k:               question -> Session.answer -> result text
-    parent, main thread:    the notes in order -> the result text from
-                            worker k's pipe (or the line's error) -> stdout
 
-Each worker gets every jobs-th question and answers them in order, so the
-next result a worker sends is the one the main thread waits for. A worker
-writes its results out when it has no complete question left to read,
-never later: a question on a slow pipe is answered at once, and a worker
-never waits on a result it has not sent.
+A worker answers its questions in the order it got them, so its results
+come back in that order; the main thread reads whichever worker has some
+and keeps them until their turn. Questions go to the workers in turn, but
+no worker has more than WINDOW waiting: past that, a question goes to the
+worker with the fewest. So a worker on a slower core, or with costlier
+questions, gets fewer, where a fixed share made the batch as slow as its
+slowest share. The main thread alone writes to the workers' pipes, and
+never blocks on one: a write that would block waits with the reads, so a
+worker whose results fill its own pipe is always read. A worker writes its
+results out when it has no complete question left to read, or has
+answered FLUSH_AFTER since it last wrote: a question on a slow pipe is
+answered at once, and the parent learns soon enough that a worker can take
+more.
 """
 
 from __future__ import annotations
 
+import collections
 import gc
 import os
 import queue
+import select
 import signal
 import sys
 import threading
@@ -36,6 +47,17 @@ from natoqa.errors import NatoqaError, UsageError
 # The largest read from a pipe, and the most result text a worker holds
 # before writing it out.
 CHUNK = 64 * 1024
+# The most questions a worker has waiting (sent, their results not yet
+# read back), and how many it answers before it writes their results out
+# (sooner when it has none left). The window keeps a worker busy while the
+# parent's threads take turns to refill it; it is small enough that, at the
+# end, no worker is left with a long queue while the others are done.
+WINDOW = 32
+FLUSH_AFTER = 8
+# The most lines the reader thread runs ahead of what the main thread has
+# written: a long file is not read whole into memory, while a batch never
+# waits on the reader (at 2,000 characters a line, 8 MB at most).
+AHEAD = 1024
 
 
 def available() -> int:
@@ -101,51 +123,63 @@ class _Worker:
         os.close(result_w)
         self._buffer = b""
         self._pos = 0
+        self.ready: collections.deque = collections.deque()
+        self._out: list[bytes] = []  # question lines not yet written
+        os.set_blocking(self.question_w, False)
 
-    def send(self, line: str) -> None:
-        _write_all(self.question_w, line.encode("utf-8", "surrogatepass") + b"\n")
+    def queue(self, line: str) -> None:
+        self._out.append(line.encode("utf-8", "surrogatepass") + b"\n")
+
+    def send_some(self) -> None:
+        """Write what is queued for the worker, as much as its pipe takes
+        without blocking."""
+        if not self._out:
+            return
+        data = b"".join(self._out)
+        try:
+            sent = os.write(self.question_w, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # Its pipe is closed: the worker died (not stdout: no quiet end).
+            raise WorkerFailed("a worker process ended before answering every question") from None
+        self._out = [data[sent:]] if sent < len(data) else []
 
     def close_questions(self) -> None:
         if self.question_w >= 0:
             os.close(self.question_w)
             self.question_w = -1
 
-    def receive(self) -> tuple[str, str]:
-        """The next record: ("R", text) answered, ("N", text) not answered,
-        ("E", message) a question refused."""
-        header = self._read_until_newline()
-        kind, size = header[:1].decode(), int(header[1:])
-        return kind, self._read_exactly(size).decode("utf-8", "surrogatepass")
-
-    def _fill(self) -> None:
+    def pump(self) -> int:
+        """Read what the worker has written (one read: the pipe is readable)
+        and keep every whole record in `ready`: ("R", text) answered, ("N",
+        text) not answered, ("E", message) a question refused, ("F", ...) and
+        ("X", ...) failures. Returns how many records were whole."""
         try:
             chunk = os.read(self.result_r, CHUNK)
         except OSError as exc:
             raise WorkerFailed(f"cannot read a worker's answers: {exc.strerror or exc}") from None
         if not chunk:
             raise WorkerFailed("a worker process ended before answering every question")
-        self._buffer = self._buffer[self._pos :] + chunk
-        self._pos = 0
-
-    def _read_until_newline(self) -> bytes:
+        buffer = self._buffer[self._pos :] + chunk if self._pos < len(self._buffer) else chunk
+        pos, count, size_of = 0, 0, len(buffer)
+        ready = self.ready
         while True:
-            end = self._buffer.find(b"\n", self._pos)
-            if end >= 0:
-                out = self._buffer[self._pos : end]
-                self._pos = end + 1
-                return out
-            self._fill()
-
-    def _read_exactly(self, size: int) -> bytes:
-        while len(self._buffer) - self._pos < size:
-            self._fill()
-        out = self._buffer[self._pos : self._pos + size]
-        self._pos += size
-        return out
+            end = buffer.find(b"\n", pos)
+            if end < 0:
+                break
+            stop = end + 1 + int(buffer[pos + 1 : end])
+            if stop > size_of:
+                break
+            ready.append((buffer[pos : pos + 1].decode(), buffer[end + 1 : stop].decode("utf-8", "surrogatepass")))
+            pos = stop
+            count += 1
+        self._buffer, self._pos = buffer, pos
+        return count
 
     def stop(self, kill: bool) -> None:
         """Reap the worker; with kill, end it first (the batch was cut short).
-        Its question pipe is the reader thread's to close."""
+        Its question pipe must be closed first (close_questions)."""
         if kill:
             try:
                 os.kill(self.pid, signal.SIGTERM)
@@ -196,7 +230,7 @@ def _serve(session, render, question_r: int, result_w: int) -> None:
         data = text.encode("utf-8", "surrogatepass")
         out.append(kind + str(len(data)).encode() + b"\n" + data)
         held += len(data)
-        if held >= CHUNK or kind in (b"X", b"F"):
+        if held >= CHUNK or len(out) >= FLUSH_AFTER or kind in (b"X", b"F"):
             _write_all(result_w, b"".join(out))
             out, held = [], 0
 
@@ -214,6 +248,7 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
     # collection walking them would write to every page and copy it.
     gc.freeze()
     workers: list[_Worker] = []
+    progress = None
     done = False
     try:
         for _ in range(jobs):
@@ -225,51 +260,95 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                     break  # fewer workers than asked for: still a parallel batch
                 raise Unavailable(str(exc)) from None
         notes: queue.SimpleQueue = queue.SimpleQueue()
+        progress = _Progress()
         global _reader
-        reader = _reader = threading.Thread(target=_dispatch, args=(lines, workers, notes), daemon=True)
+        reader = _reader = threading.Thread(target=_read, args=(lines, notes, progress), daemon=True)
         reader.start()
         code = EXIT_OK
+        n = len(workers)
+        waiting = [0] * n  # per worker: questions sent, their results not yet read
+        pending: collections.deque = collections.deque()  # lines not yet written, in order
+        unsent: collections.deque = collections.deque()  # questions not yet given to a worker
+        turn, ended, written = 0, False, 0
         while True:
-            try:
-                note = notes.get_nowait()
-            except queue.Empty:
-                # Everything read so far is answered and written: show it
-                # before waiting on stdin (a person, a co-process).
-                writer.out.flush()
-                note = notes.get()
-            what = note[0]
-            if what == "end":
-                break
-            if what == "fail":
-                raise note[1]
-            if what == "error":
-                _, number, message, shown = note
-                writer.error(number, message, shown)
-                code = EXIT_USAGE
+            while not ended:
+                try:
+                    note = notes.get_nowait()
+                except queue.Empty:
+                    if pending:
+                        break
+                    # Everything read so far is answered and written: show it
+                    # before waiting on stdin (a person, a co-process).
+                    writer.out.flush()
+                    note = notes.get()
+                what = note[0]
+                if what == "question":
+                    _, number, line, shown = note
+                    item = [number, shown, -1]
+                    pending.append(item)
+                    unsent.append((item, line))
+                elif what == "error":
+                    pending.append(note)
+                elif what == "end":
+                    ended = True
+                else:
+                    raise note[1]
+            while unsent:
+                k = turn
+                if waiting[k] >= WINDOW:
+                    k = waiting.index(min(waiting))
+                    if waiting[k] >= WINDOW:
+                        break
+                item, line = unsent.popleft()
+                item[2] = k
+                waiting[k] += 1
+                workers[k].queue(line)
+                turn = (k + 1) % n
+            for w in workers:
+                w.send_some()
+            while pending:
+                head = pending[0]
+                if head[0] == "error":
+                    pending.popleft()
+                    written += 1
+                    _, number, message, shown = head
+                    writer.error(number, message, shown)
+                    code = EXIT_USAGE
+                    continue
+                number, shown, k = head
+                if k < 0 or not workers[k].ready:
+                    break
+                pending.popleft()
+                written += 1
+                kind, text = workers[k].ready.popleft()
+                if kind == "X":
+                    raise WorkerFailed(text.strip().splitlines()[-1] if text.strip() else "a worker failed")
+                if kind == "F":
+                    code_text, _, message = text.partition(" ")
+                    raise _Relayed(message, int(code_text))
+                if kind == "E":
+                    writer.error(number, text, shown)
+                    code = EXIT_USAGE
+                    continue
+                writer.write_text(text)
+                if kind == "N" and code == EXIT_OK:
+                    code = EXIT_NO_ANSWER
+            progress.written = written
+            if progress.held:
+                progress.room.set()
+            if not pending:
+                if ended:
+                    break
                 continue
-            _, number, shown, worker = note
-            kind, text = workers[worker].receive()
-            if kind == "X":
-                raise WorkerFailed(text.strip().splitlines()[-1] if text.strip() else "a worker failed")
-            if kind == "F":
-                code_text, _, message = text.partition(" ")
-                raise _Relayed(message, int(code_text))
-            if kind == "E":
-                writer.error(number, text, shown)
-                code = EXIT_USAGE
-                continue
-            writer.write_text(text)
-            if kind == "N" and code == EXIT_OK:
-                code = EXIT_NO_ANSWER
+            _wait(workers, waiting)
         done = True
         return code
     finally:
+        if progress is not None:
+            progress.close()  # a reader waiting for room stops; one blocked on stdin stays (see reading)
         for w in workers:
+            w.close_questions()  # the end of its questions: a worker then ends
             w.stop(kill=not done)
-        if not done and _reader is not None:
-            # Blocked writing to a worker, the reader ends now that the
-            # workers are gone; blocked reading stdin, it stays (see reading).
-            _reader.join(timeout=0.1)
 
 
 _reader: threading.Thread | None = None
@@ -282,26 +361,77 @@ def reading() -> bool:
     return _reader is not None and _reader.is_alive()
 
 
-def _dispatch(lines, workers: list[_Worker], notes: queue.SimpleQueue) -> None:
-    """The reader thread: each question to the next worker, in turn."""
-    turn = 0
+def _wait(workers: list[_Worker], waiting: list[int]) -> None:
+    """Wait until a worker with questions waiting has written, or a pipe
+    with questions queued has room; read what every such worker has, write
+    what fits. (Only those: a worker with no question waiting may have
+    ended, and its closed pipe is no failure.) The main thread waits only
+    when the next result is due from a worker that has the question, so
+    the wait ends."""
+    poller = select.poll()  # not select.select: it takes no descriptor past 1,023
+    for w, count in zip(workers, waiting, strict=True):
+        if count > 0:
+            poller.register(w.result_r, select.POLLIN)
+        if w._out:
+            poller.register(w.question_w, select.POLLOUT)
+    # An ended worker's pipe polls as hung up: reading or writing it tells.
+    ready = {fd for fd, _ in poller.poll()}
+    for k, w in enumerate(workers):
+        if w.result_r in ready:
+            waiting[k] -= w.pump()
+        if w.question_w in ready:
+            w.send_some()
+
+
+class _Progress:
+    """How far the main thread has written (lines), and the reader's wait
+    for it when it is AHEAD lines in front."""
+
+    def __init__(self):
+        self.written = 0  # set by the main thread only
+        self.held = False  # the reader waits for room
+        self.closed = False  # the batch is over: the reader stops
+        self.room = threading.Event()
+
+    def wait(self, read: int) -> None:
+        """Hold the reader (`read` lines so far) until the main thread has
+        caught up half way. The timeout is a backstop against a wake-up
+        missed between the check and the wait."""
+        self.held = True
+        try:
+            while read - self.written > AHEAD // 2:
+                if self.closed:
+                    raise _Closed
+                self.room.clear()
+                if read - self.written > AHEAD // 2:
+                    self.room.wait(0.05)
+        finally:
+            self.held = False
+
+    def close(self) -> None:
+        self.closed = True
+        self.room.set()
+
+
+class _Closed(Exception):
+    """The batch ended while the reader waited (see _Progress.close)."""
+
+
+def _read(lines, notes: queue.SimpleQueue, progress: _Progress) -> None:
+    """The reader thread: each line, checked, as a note for the main thread."""
+    read = 0
     try:
         for number, line, error, shown in lines:
             if error is not None:
                 notes.put(("error", number, error, shown))
-                continue
-            try:
-                workers[turn].send(line)
-            except OSError:
-                # Its pipe is closed: the worker died (the main thread, not
-                # stdout, must not take this for a closed pipe).
-                raise WorkerFailed("a worker process ended before answering every question") from None
-            notes.put(("answer", number, shown, turn))
-            turn = (turn + 1) % len(workers)
+            else:
+                notes.put(("question", number, line, shown))
+            read += 1
+            if read - progress.written > AHEAD:
+                progress.wait(read)
+    except _Closed:
+        return  # no one reads the notes now
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
         notes.put(("fail", exc))
         return
-    finally:
-        for w in workers:
-            w.close_questions()
     notes.put(("end",))
