@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
 import os
 import select
@@ -13,8 +15,10 @@ import time
 import pytest
 
 from natoqa import session as sessionmod
+from natoqa import store, workers
 from natoqa.cli import cli
-from natoqa.errors import CorpusError
+from natoqa.corpus import load_corpus
+from natoqa.errors import CorpusError, UsageError
 
 from .conftest import SEEDS
 from .test_workers import QUESTIONS, batch_bytes
@@ -91,3 +95,104 @@ def test_jobs_without_fork_answer_in_this_process(runner, monkeypatch):
     many = runner.invoke(cli, [*args, "-j", "2"], input=data)
     assert many.exit_code == one.exit_code == 1, many.output[-300:]
     assert many.stdout == one.stdout
+
+
+# Review of the batch shared by how many each worker has waiting (session 15).
+
+
+@pytest.fixture(scope="module")
+def seed_index():
+    return store.load_index(load_corpus(SEEDS), use_cache=False)
+
+
+class _FailingStdin(io.RawIOBase):
+    """n question lines, then an I/O error."""
+
+    def __init__(self, n: int):
+        self.data = b"".join(QUESTIONS[i % len(QUESTIONS)].encode() + b"\n" for i in range(n))
+        self.pos = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self.pos >= len(self.data):
+            raise OSError(errno.EIO, "Input/output error")
+        k = min(len(b), len(self.data) - self.pos, 512)
+        b[:k] = self.data[self.pos : self.pos + k]
+        self.pos += k
+        return k
+
+
+def _batch(index, stream, jobs: int):
+    """(what a batch wrote, the error it raised or None)."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            sessionmod.Session(index).batch(stream, "jsonl", jobs=jobs)
+        except Exception as exc:  # noqa: BLE001 - the test compares them
+            return out.getvalue(), exc
+    return out.getvalue(), None
+
+
+def test_a_read_error_after_many_lines_still_writes_their_answers(seed_index):
+    one, one_error = _batch(seed_index, io.BufferedReader(_FailingStdin(300)), 1)
+    many, many_error = _batch(seed_index, io.BufferedReader(_FailingStdin(300)), 2)
+    assert isinstance(many_error, UsageError) and str(many_error) == str(one_error)
+    assert "Input/output error" in str(many_error)
+    assert len(many.splitlines()) == 300
+    assert many == one
+
+
+def test_a_worker_that_dies_leaves_the_answers_before_it_written(seed_index, monkeypatch):
+    real = sessionmod.Session.answer
+
+    def answer(self, question):
+        if question == "slow":
+            time.sleep(0.5)  # the other worker dies meanwhile
+            question = QUESTIONS[0]
+        if question == "die":
+            os._exit(1)
+        return real(self, question)
+
+    monkeypatch.setattr(sessionmod.Session, "answer", answer)
+    lines = [QUESTIONS[0]] * sessionmod.SERIAL_FIRST + ["slow", "die"] + [QUESTIONS[1]] * 20
+    out, error = _batch(seed_index, io.BytesIO(("\n".join(lines) + "\n").encode()), 2)
+    assert isinstance(error, workers.WorkerFailed)
+    assert len(out.splitlines()) == sessionmod.SERIAL_FIRST + 1  # all before "die"
+
+
+def test_a_question_read_while_the_parent_waits_goes_to_an_idle_worker(seed_index, monkeypatch, tmp_path):
+    # The first worker is stuck on a slow question when more arrive on the
+    # pipe: the other worker must start on them at once, not once the slow
+    # one is answered.
+    log = tmp_path / "started"
+    real = sessionmod.Session.answer
+    parent = os.getpid()
+    started = time.monotonic()
+
+    def answer(self, question):
+        if question == "slow":
+            time.sleep(1.5)
+            question = QUESTIONS[0]
+        elif os.getpid() != parent:
+            with open(log, "a") as f:
+                f.write(f"{time.monotonic() - started:.3f}\n")
+        return real(self, question)
+
+    monkeypatch.setattr(sessionmod.Session, "answer", answer)
+    first = "\n".join([QUESTIONS[0]] * sessionmod.SERIAL_FIRST + ["slow"]) + "\n"
+    later = "\n".join([QUESTIONS[1]] * 5) + "\n"
+    feeder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, time; sys.stdout.write({first!r}); sys.stdout.flush(); time.sleep(0.3); sys.stdout.write({later!r})",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        out, error = _batch(seed_index, feeder.stdout, 2)
+    finally:
+        feeder.wait(timeout=30)
+    assert error is None and len(out.splitlines()) == sessionmod.SERIAL_FIRST + 6
+    assert min(float(t) for t in log.read_text().split()) < 1.2  # the slow one ends at 1.5 s

@@ -55,8 +55,9 @@ CHUNK = 64 * 1024
 WINDOW = 32
 FLUSH_AFTER = 8
 # The most lines the reader thread runs ahead of what the main thread has
-# written: a long file is not read whole into memory, while a batch never
-# waits on the reader (at 2,000 characters a line, 8 MB at most).
+# written: a long file is not read whole into memory (what is held is
+# these lines, and the results of at most WINDOW a worker), while a batch
+# never waits on the reader.
 AHEAD = 1024
 
 
@@ -125,9 +126,10 @@ class _Worker:
         self._pos = 0
         self.ready: collections.deque = collections.deque()
         self._out: list[bytes] = []  # question lines not yet written
+        self.ended = False  # its results pipe is closed: it died
         os.set_blocking(self.question_w, False)
 
-    def queue(self, line: str) -> None:
+    def add(self, line: str) -> None:
         self._out.append(line.encode("utf-8", "surrogatepass") + b"\n")
 
     def send_some(self) -> None:
@@ -141,8 +143,11 @@ class _Worker:
         except BlockingIOError:
             sent = 0
         except OSError:
-            # Its pipe is closed: the worker died (not stdout: no quiet end).
-            raise WorkerFailed("a worker process ended before answering every question") from None
+            # Its pipe is closed: the worker died. That is reported when
+            # its next result is due, as for a closed results pipe.
+            self.ended = True
+            self._out = []
+            return
         self._out = [data[sent:]] if sent < len(data) else []
 
     def close_questions(self) -> None:
@@ -154,13 +159,17 @@ class _Worker:
         """Read what the worker has written (one read: the pipe is readable)
         and keep every whole record in `ready`: ("R", text) answered, ("N",
         text) not answered, ("E", message) a question refused, ("F", ...) and
-        ("X", ...) failures. Returns how many records were whole."""
+        ("X", ...) failures. Returns how many records were whole. At the
+        end of the pipe, `ended` is set: the worker died, and that is
+        reported when its next result is due (what came before it is
+        written first, as in one process)."""
         try:
             chunk = os.read(self.result_r, CHUNK)
         except OSError as exc:
             raise WorkerFailed(f"cannot read a worker's answers: {exc.strerror or exc}") from None
         if not chunk:
-            raise WorkerFailed("a worker process ended before answering every question")
+            self.ended = True
+            return 0
         buffer = self._buffer[self._pos :] + chunk if self._pos < len(self._buffer) else chunk
         pos, count, size_of = 0, 0, len(buffer)
         ready = self.ready
@@ -219,14 +228,13 @@ def _serve(session, render, question_r: int, result_w: int) -> None:
         pos = end + 1
         try:
             result = session.answer(line)
+            kind, text = (b"R" if result.answered else b"N"), render(result)
         except UsageError as exc:
             kind, text = b"E", str(exc)
         except NatoqaError as exc:  # the batch ends, as in one process
             kind, text = b"F", f"{exc.exit_code} {exc}"
-        except Exception:  # a bug: the parent reports it
+        except Exception:  # a bug (in answering or in rendering): the parent reports it
             kind, text = b"X", traceback.format_exc()
-        else:
-            kind, text = (b"R" if result.answered else b"N"), render(result)
         data = text.encode("utf-8", "surrogatepass")
         out.append(kind + str(len(data)).encode() + b"\n" + data)
         held += len(data)
@@ -264,6 +272,9 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
         global _reader
         reader = _reader = threading.Thread(target=_read, args=(lines, notes, progress), daemon=True)
         reader.start()
+        # pending holds, in input order, a list [worker or -1, number, shown]
+        # for each question and the reader's note (a tuple) for an error
+        # line or for the reader's failure.
         code = EXIT_OK
         n = len(workers)
         waiting = [0] * n  # per worker: questions sent, their results not yet read
@@ -284,15 +295,14 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                 what = note[0]
                 if what == "question":
                     _, number, line, shown = note
-                    item = [number, shown, -1]
+                    item = [-1, number, shown]
                     pending.append(item)
                     unsent.append((item, line))
-                elif what == "error":
-                    pending.append(note)
                 elif what == "end":
                     ended = True
-                else:
-                    raise note[1]
+                else:  # an error line; the reader's failure, after what came before it
+                    pending.append(note)
+                    ended = what == "fail"
             while unsent:
                 k = turn
                 if waiting[k] >= WINDOW:
@@ -300,23 +310,27 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                     if waiting[k] >= WINDOW:
                         break
                 item, line = unsent.popleft()
-                item[2] = k
+                item[0] = k
                 waiting[k] += 1
-                workers[k].queue(line)
+                workers[k].add(line)
                 turn = (k + 1) % n
             for w in workers:
                 w.send_some()
             while pending:
                 head = pending[0]
-                if head[0] == "error":
+                if head.__class__ is tuple:
+                    if head[0] == "fail":
+                        raise head[1]
                     pending.popleft()
                     written += 1
                     _, number, message, shown = head
                     writer.error(number, message, shown)
                     code = EXIT_USAGE
                     continue
-                number, shown, k = head
+                k, number, shown = head
                 if k < 0 or not workers[k].ready:
+                    if k >= 0 and workers[k].ended:
+                        raise WorkerFailed("a worker process ended before answering every question")
                     break
                 pending.popleft()
                 written += 1
@@ -340,7 +354,7 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                 if ended:
                     break
                 continue
-            _wait(workers, waiting)
+            _wait(workers, waiting, notes, progress)
         done = True
         return code
     finally:
@@ -361,21 +375,32 @@ def reading() -> bool:
     return _reader is not None and _reader.is_alive()
 
 
-def _wait(workers: list[_Worker], waiting: list[int]) -> None:
-    """Wait until a worker with questions waiting has written, or a pipe
-    with questions queued has room; read what every such worker has, write
-    what fits. (Only those: a worker with no question waiting may have
-    ended, and its closed pipe is no failure.) The main thread waits only
-    when the next result is due from a worker that has the question, so
-    the wait ends."""
+def _wait(workers: list[_Worker], waiting: list[int], notes: queue.SimpleQueue, progress: _Progress) -> None:
+    """Wait until a worker with questions waiting has written, a pipe with
+    questions queued has room, or the reader has a new note (so that a
+    question read meanwhile goes to an idle worker at once); then read what
+    every such worker has, and write what fits. A worker with no question
+    waiting has nothing to send. The main thread waits only when the next
+    result is due from a worker that has the question, so the wait ends."""
     poller = select.poll()  # not select.select: it takes no descriptor past 1,023
     for w, count in zip(workers, waiting, strict=True):
-        if count > 0:
+        if count > 0 and not w.ended:
             poller.register(w.result_r, select.POLLIN)
         if w._out:
             poller.register(w.question_w, select.POLLOUT)
+    poller.register(progress.wake_r, select.POLLIN)
+    # The reader writes to the wake pipe only while `polling` is set: set
+    # before the queue is looked at, a note put after that look wakes us.
+    progress.polling = True
+    try:
+        if notes.qsize():
+            return
+        ready = {fd for fd, _ in poller.poll()}
+    finally:
+        progress.polling = False
+    if progress.wake_r in ready:
+        os.read(progress.wake_r, CHUNK)
     # An ended worker's pipe polls as hung up: reading or writing it tells.
-    ready = {fd for fd, _ in poller.poll()}
     for k, w in enumerate(workers):
         if w.result_r in ready:
             waiting[k] -= w.pump()
@@ -384,32 +409,57 @@ def _wait(workers: list[_Worker], waiting: list[int]) -> None:
 
 
 class _Progress:
-    """How far the main thread has written (lines), and the reader's wait
-    for it when it is AHEAD lines in front."""
+    """What the reader thread and the main thread tell each other: how far
+    the main thread has written (lines), so that the reader waits when it is
+    AHEAD lines in front; and a pipe the reader wakes the main thread's
+    poll with when it has a new note."""
 
     def __init__(self):
         self.written = 0  # set by the main thread only
         self.held = False  # the reader waits for room
         self.closed = False  # the batch is over: the reader stops
         self.room = threading.Event()
+        self.polling = False  # the main thread is (about to be) in poll
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        # A reader left blocked on stdin may wake after the batch: the lock
+        # keeps it from writing to the pipe once close() has closed it.
+        self.lock = threading.Lock()
 
     def wait(self, read: int) -> None:
         """Hold the reader (`read` lines so far) until the main thread has
-        caught up half way. The timeout is a backstop against a wake-up
-        missed between the check and the wait."""
+        caught up half way. The main thread sets `written` before the event,
+        and the reader clears the event before it looks at `written` and
+        `closed` again, so no wake-up is missed."""
         self.held = True
         try:
             while read - self.written > AHEAD // 2:
+                self.room.clear()
                 if self.closed:
                     raise _Closed
-                self.room.clear()
                 if read - self.written > AHEAD // 2:
-                    self.room.wait(0.05)
+                    self.room.wait()
         finally:
             self.held = False
 
+    def wake(self) -> None:
+        """Tell a main thread in poll that a note is waiting (one byte a
+        poll; a full pipe already says so)."""
+        if self.polling:
+            with self.lock:
+                if self.polling and not self.closed:
+                    self.polling = False
+                    try:
+                        os.write(self.wake_w, b"!")
+                    except OSError:
+                        pass  # full: the main thread is woken already
+
     def close(self) -> None:
-        self.closed = True
+        with self.lock:
+            self.closed = True
+            self.polling = False
+            os.close(self.wake_r)
+            os.close(self.wake_w)
         self.room.set()
 
 
@@ -426,6 +476,7 @@ def _read(lines, notes: queue.SimpleQueue, progress: _Progress) -> None:
                 notes.put(("error", number, error, shown))
             else:
                 notes.put(("question", number, line, shown))
+            progress.wake()
             read += 1
             if read - progress.written > AHEAD:
                 progress.wait(read)
@@ -433,5 +484,7 @@ def _read(lines, notes: queue.SimpleQueue, progress: _Progress) -> None:
         return  # no one reads the notes now
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
         notes.put(("fail", exc))
+        progress.wake()
         return
     notes.put(("end",))
+    progress.wake()
