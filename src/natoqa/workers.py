@@ -306,8 +306,12 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
             while unsent:
                 k = turn
                 if waiting[k] >= WINDOW:
+                    # Its turn passes only to a worker running short, so
+                    # that, with no worker behind, the turns stay as they
+                    # were (a worker meets the same questions again, as
+                    # its memos prefer).
                     k = waiting.index(min(waiting))
-                    if waiting[k] >= WINDOW:
+                    if waiting[k] > WINDOW // 2:
                         break
                 item, line = unsent.popleft()
                 item[0] = k
