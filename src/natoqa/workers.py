@@ -18,16 +18,18 @@ question, the text the serial path would have written.
 A worker answers its questions in the order it got them, so its results
 come back in that order; the main thread reads whichever worker has some
 and keeps them until their turn. Questions go to the workers in turn, but
-no worker has more than WINDOW waiting: past that, a question goes to the
-worker with the fewest. So a worker on a slower core, or with costlier
-questions, gets fewer, where a fixed share made the batch as slow as its
-slowest share. The main thread alone writes to the workers' pipes, and
-never blocks on one: a write that would block waits with the reads, so a
-worker whose results fill its own pipe is always read. A worker writes its
-results out when it has no complete question left to read, or has
-answered FLUSH_AFTER since it last wrote: a question on a slow pipe is
-answered at once, and the parent learns soon enough that a worker can take
-more.
+no worker has more than WINDOW waiting: a full worker's turn goes to the
+worker with the fewest, once that one is down to half a window. So a
+worker on a slower core, or with costlier questions, gets fewer, where a
+fixed share made the batch as slow as its slowest share. The main thread
+alone writes to the workers' pipes, and never blocks on one: a write that
+would block waits with the reads, so a worker whose results fill its own
+pipe is always read. The reader wakes the main thread's wait when it has a
+new line, so a question read meanwhile goes to an idle worker at once. A
+worker writes its results out when it has no complete question left to
+read, or has answered FLUSH_AFTER since it last wrote: a question on a
+slow pipe is answered at once, and the parent learns soon enough that a
+worker can take more.
 """
 
 from __future__ import annotations
