@@ -15,7 +15,8 @@ ratio to the import floor measured in the same run, interleaved with it.
 - the same in a throwaway venv that also has scipy (bench/.work/venv-scipy),
   where `import nltk` pulls in scipy.stats;
 - batch: 2,000 questions through `natoqa ask - --jsonl`, minus the time for
-  one question, so process start-up and index loading are not counted;
+  one question, so process start-up and index loading are not counted (the
+  two run in turns; the median of the differences);
   with natoqa's default worker processes (one a CPU, natoqa.workers), and
   again in one process (`--jobs 1`), shown beside it without a target;
   on the seed corpus (seeds/questions.yaml, cycled) and on the whole SQuAD
@@ -136,13 +137,16 @@ def batch_qps(natoqa: str, corpus: list[str], questions: list[str], env: dict, r
     many = write_questions(questions, BATCH, name)
     cmd = [natoqa, "ask", "-", "--jsonl", "--jobs", str(jobs), *corpus]
     run(cmd, stdin=one, env=env)  # warm the cache
-    t1 = [run(cmd, stdin=one, env=env)[0] for _ in range(runs)]
-    tn, peak = [], 0.0
+    # One question and the batch in turns, and the median of each turn's
+    # difference: this machine's speed drifts by a third from minute to
+    # minute, and two medians taken minutes apart carried that drift.
+    spent_each, peak = [], 0.0
     for _ in range(runs):
+        single = run(cmd, stdin=one, env=env)[0]
         seconds, mb = run(cmd, stdin=many, env=env)
-        tn.append(seconds)
+        spent_each.append(seconds - single)
         peak = max(peak, mb)
-    spent = statistics.median(tn) - statistics.median(t1)
+    spent = statistics.median(spent_each)
     return (BATCH - 1) / spent if spent > 0 else float("inf"), peak
 
 
