@@ -10,6 +10,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -168,15 +169,16 @@ def test_a_question_read_while_the_parent_waits_goes_to_an_idle_worker(seed_inde
     log = tmp_path / "started"
     real = sessionmod.Session.answer
     parent = os.getpid()
-    started = time.monotonic()
 
     def answer(self, question):
         if question == "slow":
             time.sleep(1.5)
+            with open(log, "a") as f:
+                f.write(f"slow {time.monotonic()}\n")
             question = QUESTIONS[0]
         elif os.getpid() != parent:
             with open(log, "a") as f:
-                f.write(f"{time.monotonic() - started:.3f}\n")
+                f.write(f"other {time.monotonic()}\n")
         return real(self, question)
 
     monkeypatch.setattr(sessionmod.Session, "answer", answer)
@@ -195,4 +197,47 @@ def test_a_question_read_while_the_parent_waits_goes_to_an_idle_worker(seed_inde
     finally:
         feeder.wait(timeout=30)
     assert error is None and len(out.splitlines()) == sessionmod.SERIAL_FIRST + 6
-    assert min(float(t) for t in log.read_text().split()) < 1.2  # the slow one ends at 1.5 s
+    rows = [line.split() for line in log.read_text().splitlines()]
+    slow_done = next(float(t) for who, t in rows if who == "slow")
+    assert min(float(t) for who, t in rows if who == "other") < slow_done  # sent in turn: after it
+
+
+def test_a_death_found_by_a_failed_write_still_writes_what_the_worker_sent():
+    # Worker 2 answers "flushdie", writes its result, and dies while the
+    # parent is busy writing "a0". The parent then learns of the death by a
+    # failed write (it gives worker 2 "a3") before reading that result: the
+    # result must still be written, and the death raised only at "a3".
+    class Result:
+        answered = True
+
+        def __init__(self, question):
+            self.question = question
+
+    class Stub:
+        def answer(self, question):
+            if question == "flushdie":
+                threading.Timer(0.2, os._exit, (1,)).start()
+            return Result(question)
+
+    class Writer:
+        out = io.StringIO()
+
+        def write_text(self, text):
+            if text.startswith("a0"):
+                time.sleep(1.0)  # the parent busy writing
+            self.out.write(text)
+
+        def error(self, *args):
+            self.out.write("ERR\n")
+
+    def lines():
+        yield (1, "a0", None, "a0")
+        yield (2, "flushdie", None, "flushdie")
+        time.sleep(0.5)
+        yield (3, "a2", None, "a2")
+        yield (4, "a3", None, "a3")
+
+    writer = Writer()
+    with pytest.raises(workers.WorkerFailed):
+        workers.answer_all(Stub(), lines(), writer, lambda r: r.question + "\n", 2)
+    assert writer.out.getvalue().split() == ["a0", "flushdie", "a2"]

@@ -128,7 +128,7 @@ class _Worker:
         self._pos = 0
         self.ready: collections.deque = collections.deque()
         self._out: list[bytes] = []  # question lines not yet written
-        self.ended = False  # its results pipe is closed: it died
+        self.ended = False  # its results pipe has ended: it died
         os.set_blocking(self.question_w, False)
 
     def add(self, line: str) -> None:
@@ -145,9 +145,11 @@ class _Worker:
         except BlockingIOError:
             sent = 0
         except OSError:
-            # Its pipe is closed: the worker died. That is reported when
-            # its next result is due, as for a closed results pipe.
-            self.ended = True
+            # Its pipe is closed: the worker died. What it wrote before is
+            # still to be read from its results pipe (it has questions
+            # waiting, so that pipe is polled); the end of that pipe then
+            # marks it ended, and its death is reported when its next
+            # result is due.
             self._out = []
             return
         self._out = [data[sent:]] if sent < len(data) else []
@@ -365,7 +367,9 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
         return code
     finally:
         if progress is not None:
-            progress.close()  # a reader waiting for room stops; one blocked on stdin stays (see reading)
+            # A reader waiting for room stops; one blocked on stdin stops
+            # after its next line (see reading).
+            progress.close()
         for w in workers:
             w.close_questions()  # the end of its questions: a worker then ends
             w.stop(kill=not done)
@@ -387,7 +391,9 @@ def _wait(workers: list[_Worker], waiting: list[int], notes: queue.SimpleQueue, 
     question read meanwhile goes to an idle worker at once); then read what
     every such worker has, and write what fits. A worker with no question
     waiting has nothing to send. The main thread waits only when the next
-    result is due from a worker that has the question, so the wait ends."""
+    line is a question a worker has, or one not yet given out because every
+    worker has more than half a window waiting: either way some worker
+    will write, so the wait ends."""
     poller = select.poll()  # not select.select: it takes no descriptor past 1,023
     for w, count in zip(workers, waiting, strict=True):
         if count > 0 and not w.ended:
@@ -482,6 +488,8 @@ def _read(lines, notes: queue.SimpleQueue, progress: _Progress) -> None:
                 notes.put(("error", number, error, shown))
             else:
                 notes.put(("question", number, line, shown))
+            if progress.closed:
+                return  # the batch was cut short: leave the rest of stdin unread
             progress.wake()
             read += 1
             if read - progress.written > AHEAD:
