@@ -370,8 +370,12 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
             # A reader waiting for room stops; one blocked on stdin stops
             # after its next line (see reading).
             progress.close()
+        # Every question pipe closed first (the end of its questions: a
+        # worker then ends), so that a Ctrl-C during one worker's reaping
+        # leaves none of the others waiting for more.
         for w in workers:
-            w.close_questions()  # the end of its questions: a worker then ends
+            w.close_questions()
+        for w in workers:
             w.stop(kill=not done)
 
 
