@@ -176,11 +176,13 @@ def run_one(corpus_case, line_case) -> None:
         # failure is one error line, the last, with nothing on stdout.
         if "-" not in args and not errors[:-1]:
             assert errors and errors[-1] == lines[-1], f"{where}: stderr {result.stderr!r}"
-    if result.exit_code in (0, 1) and "-h" not in args:
-        if "--jsonl" in args and "--json" not in args and "-q" not in args and "--quiet" not in args:
+    # Past "--" every argument is a word of the question, not an option.
+    options = args[: args.index("--")] if "--" in args else args
+    if result.exit_code in (0, 1) and "-h" not in options:
+        if "--jsonl" in options and "--json" not in options and "-q" not in options and "--quiet" not in options:
             for out_line in result.stdout.splitlines():
                 json.loads(out_line)
-        elif "--json" in args and "--jsonl" not in args and "-q" not in args and "--quiet" not in args:
+        elif "--json" in options and "--jsonl" not in options and "-q" not in options and "--quiet" not in options:
             json.loads(result.stdout)
     assert after[0] == before[0], f"{where}: the corpus folder changed"
     if not ("--record" in args and "--in-place" in args):
