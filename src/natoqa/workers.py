@@ -356,8 +356,7 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                 if kind == "N" and code == EXIT_OK:
                     code = EXIT_NO_ANSWER
             progress.written = written
-            if progress.held:
-                progress.room.set()
+            progress.room.set()  # a reader waiting for room looks again
             if not pending:
                 if ended:
                     break
@@ -432,7 +431,6 @@ class _Progress:
 
     def __init__(self):
         self.written = 0  # set by the main thread only
-        self.held = False  # the reader waits for room
         self.closed = False  # the batch is over: the reader stops
         self.room = threading.Event()
         self.polling = False  # the main thread is (about to be) in poll
@@ -447,16 +445,12 @@ class _Progress:
         caught up half way. The main thread sets `written` before the event,
         and the reader clears the event before it looks at `written` and
         `closed` again, so no wake-up is missed."""
-        self.held = True
-        try:
-            while read - self.written > AHEAD // 2:
-                self.room.clear()
-                if self.closed:
-                    raise _Closed
-                if read - self.written > AHEAD // 2:
-                    self.room.wait()
-        finally:
-            self.held = False
+        while read - self.written > AHEAD // 2:
+            self.room.clear()
+            if self.closed:
+                raise _Closed
+            if read - self.written > AHEAD // 2:
+                self.room.wait()
 
     def wake(self) -> None:
         """Tell a main thread in poll that a note is waiting (one byte a
