@@ -163,15 +163,7 @@ def _dense_ranker(index):
     the whole corpus's), so a per-article corpus is not embedded again."""
     from natoqa import dense
 
-    known, encoder = DENSE["known"], DENSE["encoder"]
-    texts = dense.inputs(index)
-    if not all(t in known for t in texts):
-        vectors = dense.index_vectors(encoder, index, DENSE["folder"])
-        known.update(zip(texts, vectors, strict=True))
-    import numpy as np
-
-    vectors = np.stack([known[t] for t in texts])
-    return dense.DenseRanker(index, encoder, vectors, **DENSE["options"])
+    return dense.DenseRanker.sharing(index, DENSE["encoder"], DENSE["folder"], DENSE["known"], **DENSE["options"])
 
 
 def run(index, questions: list[dict], name: str, top: int = 5, short: bool = False) -> Tally:

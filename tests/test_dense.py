@@ -172,8 +172,9 @@ def tiny_model(tmp_path, seed: int = 0):
     return folder, t
 
 
-def reference_forward(t, ids, heads=2, layers=2):
-    """A plain, one-text-at-a-time BERT forward pass, written independently."""
+def reference_forward(t, ids, heads=2, layers=2, tokens=False):
+    """A plain, one-text-at-a-time BERT forward pass, written independently:
+    the pooled unit vector, or with `tokens` the last layer's states."""
     import math
 
     def ln(x, w, b):
@@ -208,6 +209,8 @@ def reference_forward(t, ids, heads=2, layers=2):
             t[p + "output.LayerNorm.weight"],
             t[p + "output.LayerNorm.bias"],
         )
+    if tokens:
+        return x
     pooled = x.mean(0)
     return pooled / np.linalg.norm(pooled)
 
@@ -224,6 +227,28 @@ def test_encoder_matches_reference_and_ignores_padding(tmp_path):
     assert np.allclose(encoder.encode(texts, batch=1), vectors, atol=1e-6)
 
 
+def test_token_vectors_match_reference_and_maxsim(tmp_path):
+    import math
+
+    folder, tensors = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    texts = ["the running", "unaffable, the affa run!", "e"]
+    vectors, per_text = encoder.encode(texts, batch=3, tokens=True)  # padded together
+    assert np.allclose(vectors, encoder.encode(texts, batch=1), atol=1e-6)
+    for text, tokens in zip(texts, per_text, strict=True):
+        ids = encoder.tokenizer.encode(text)
+        states = reference_forward(tensors, ids, tokens=True)[1:-1]  # no [CLS], no [SEP]
+        assert tokens.shape == (len(ids) - 2, 8)
+        assert np.allclose(tokens, states / np.linalg.norm(states, axis=1, keepdims=True), atol=1e-5)
+    q, p = per_text[1], per_text[0]
+    expected = sum(max(float(a @ b) for b in p) for a in q) / len(q)
+    assert dense.maxsim(q, p) == pytest.approx(expected, abs=1e-6)
+    assert dense.maxsim(q, q) == pytest.approx(1.0, abs=1e-5)  # every token meets itself
+    assert dense.maxsim(q, p.astype(np.float16)) == pytest.approx(expected, abs=1e-3)
+    assert dense.maxsim(q, p[:0]) == 0.0 and dense.maxsim(q[:0], p) == 0.0
+    assert not math.isnan(dense.maxsim(q, p))
+
+
 def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
     from natoqa.corpus import load_corpus
     from natoqa.store import cache_dir, load_index
@@ -231,27 +256,44 @@ def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
     folder, _ = tiny_model(tmp_path)
     encoder = dense.Encoder.load(folder)
     index = load_index(load_corpus(str(tiny_corpus)), use_cache=False)
-    first = dense.index_vectors(encoder, index, folder)
-    files = list(cache_dir().glob("dense-*.npy"))
+    first, tokens, starts = dense.index_arrays(encoder, index, folder)
+    files = sorted(cache_dir().glob("dense-*.npy"))
     n_sentences = sum(len(s) for s in index.sentences)
-    assert len(files) == 1 and first.shape == (len(index.corpus.passages) + n_sentences, 8)
+    n = len(index.corpus.passages)
+    assert first.shape == (n + n_sentences, 8)
     assert len(dense.inputs(index)) == len(first)
-    assert np.array_equal(np.load(files[0], allow_pickle=False), first)
-    files[0].write_bytes(b"damaged")  # a damaged file is recomputed, not trusted
-    assert np.allclose(dense.index_vectors(encoder, index, folder), first)
-    assert np.array_equal(np.load(files[0], allow_pickle=False), first)
+    key = dense.vectors_key(index, folder)
+    vectors_file, tokens_file, starts_file = (
+        cache_dir() / f"dense-{key}{part}.npy" for part in ("", "-tokens", "-starts")
+    )
+    assert files == sorted([vectors_file, tokens_file, starts_file])
+    assert np.array_equal(np.load(vectors_file, allow_pickle=False), first)
+    assert tokens.dtype == np.float16 and starts.shape == (n + 1,) and starts[-1] == len(tokens)
+    # Each passage's token vectors are those of its own input, alone.
+    for p, text in enumerate(dense.inputs(index)[:n]):
+        alone = encoder.encode([text], tokens=True)[1][0]
+        assert np.allclose(tokens[starts[p] : starts[p + 1]], alone, atol=2e-3)
+    cached = dense.index_arrays(encoder, index, folder)  # from the cache, the same
+    assert np.array_equal(cached[0], first) and np.array_equal(cached[1], tokens) and np.array_equal(cached[2], starts)
+    for damaged in (vectors_file, tokens_file, starts_file):  # a damaged file is recomputed, not trusted
+        damaged.write_bytes(b"damaged")
+        again, again_tokens, again_starts = dense.index_arrays(encoder, index, folder)
+        assert np.allclose(again, first) and np.array_equal(again_starts, starts)
+        assert np.allclose(np.asarray(again_tokens, dtype=np.float32), tokens.astype(np.float32), atol=1e-3)
+        assert np.array_equal(np.load(vectors_file, allow_pickle=False), again)
 
 
 def test_features_and_fuse():
-    cosines = [[0.1, 0.2, 0.0, 0.2], [0.5, 0.4, 0.3, 0.3]]
+    cosines = [[0.1, 0.2, 0.0, 0.2, 0.7], [0.5, 0.4, 0.3, 0.3, 0.6]]
     rows = dense.features([4.0, 2.0], [100, 1], cosines)
-    assert rows.shape == (2, len(dense.FEATURES))
+    assert rows.shape == (2, len(dense.FEATURES)) == (2, len(dense.WEIGHTS))
     assert rows[:, 0] == pytest.approx([1.0, 0.5])  # the lexical share of the best
-    assert rows[:, 1:5] == pytest.approx(np.array(cosines))
+    assert rows[:, 1:5] == pytest.approx(np.array(cosines)[:, :4])
     assert rows[:, 5] == pytest.approx([np.log(100), 0.0])
-    weights = (1.0, 2.0, 0.0, 0.0, 0.0, 0.0)
-    assert dense.fuse([4.0, 2.0], [100, 1], cosines, weights) == pytest.approx([1.2, 1.5])
-    assert dense.fuse([], [], np.zeros((0, 4))).shape == (0,)
+    assert rows[:, 6] == pytest.approx([0.7, 0.6])  # maxsim
+    weights = (1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    assert dense.fuse([4.0, 2.0], [100, 1], cosines, weights) == pytest.approx([1.9, 2.1])
+    assert dense.fuse([], [], np.zeros((0, 5))).shape == (0,)
 
 
 def test_quote_offsets_invert_span_in_passage():
@@ -339,14 +381,14 @@ def tiny_ranker(tmp_path, corpus_dir, **options):
     folder, _ = tiny_model(tmp_path)
     encoder = dense.Encoder.load(folder)
     index = load_index(load_corpus(str(corpus_dir)), use_cache=False)
-    vectors = dense.index_vectors(encoder, index, folder, use_cache=False)
-    return dense.DenseRanker(index, encoder, vectors, **options)
+    vectors, tokens, starts = dense.index_arrays(encoder, index, folder, use_cache=False)
+    return dense.DenseRanker(index, encoder, vectors, tokens, starts, **options)
 
 
 def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     from natoqa.answer import ask
 
-    ranker = tiny_ranker(tmp_path, tiny_corpus, weights=(1.0, 100.0, 0.0, 0.0, 0.0, 0.0))
+    ranker = tiny_ranker(tmp_path, tiny_corpus, weights=(1.0, 100.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     question = "Which bird glides with the longest wingspan?"
     lexical = ask(ranker.index, question, top=dense.DEPTH)
     result = ranker.ask(question, top=3)
@@ -365,17 +407,25 @@ def test_cosines_of_passage_sentences_and_quote(tmp_path, tiny_corpus):
     ranker = tiny_ranker(tmp_path, tiny_corpus)
     question = "Which bird glides with the longest wingspan?"
     answers = ask(ranker.index, question, top=dense.DEPTH, explain=True).answers
-    qv = ranker.question_vector(question)
-    cosines = ranker.cosines(answers, qv)
-    assert cosines.shape == (len(answers), 4)
-    for a, (passage, closest, second, quote) in zip(answers, cosines, strict=True):
+    qv, qt = ranker.question_vectors(question)
+    assert np.allclose(qv, ranker.question_vector(question), atol=1e-6)
+    cosines = ranker.cosines(answers, qv, qt)
+    assert cosines.shape == (len(answers), 5)
+    for a, (passage, closest, second, quote, maxsim) in zip(answers, cosines, strict=True):
         p = ranker.row[(a.document, a.passage.start_line)]
         assert passage == pytest.approx(float(ranker.passages[p] @ qv), abs=1e-6)
+        assert maxsim == pytest.approx(dense.maxsim(qt, ranker.passage_tokens(p)), abs=1e-6)
         assert closest >= second - 1e-9 and closest >= quote - 1e-9
         by_sentence = ranker._sentence_cosines(p, qv)
         assert min(abs(by_sentence - quote)) < 1e-6  # one of the passage's own sentences
-    first = ranker.rerank(ask(ranker.index, question, top=dense.DEPTH, explain=True), qv, 1).answers[0]
-    assert set(first.explain["dense"]) >= {"cosine", "sentence_cosine", "second_sentence_cosine", "quote_cosine"}
+    first = ranker.rerank(ask(ranker.index, question, top=dense.DEPTH, explain=True), qv, qt, 1).answers[0]
+    assert set(first.explain["dense"]) >= {
+        "cosine",
+        "sentence_cosine",
+        "second_sentence_cosine",
+        "quote_cosine",
+        "maxsim",
+    }
 
 
 def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corpus):

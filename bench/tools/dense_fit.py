@@ -45,7 +45,7 @@ SETTINGS = ("whole", "article")
 
 # natoqa.dense's fusion before these features: the lexical share + 1.0 x the
 # passage's cosine + 0.5 x the closest sentence's, tuned by hand.
-HAND = (1.0, 1.0, 0.5, 0.0, 0.0, 0.0)
+HAND = (1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0)
 
 
 def dump() -> None:
@@ -59,7 +59,7 @@ def dump() -> None:
     questions = quality.load_questions(quality.SQUAD2 / "questions.yaml")
     whole = dense.DenseRanker.load(load_index(load_corpus(quality.SQUAD2 / "corpus")))
     # Vectors by input text: an article's passages are mostly the whole corpus's.
-    known = dict(zip(dense.inputs(whole.index), np.concatenate([whole.passages, whole.sentences]), strict=True))
+    known: dict = {}
     rankers = {}
 
     def ranker(setting: int, document: str):
@@ -67,11 +67,9 @@ def dump() -> None:
             return whole
         if document not in rankers:
             index = load_index(load_corpus(quality.SQUAD2 / "corpus" / f"{document}.txt"))
-            texts = dense.inputs(index)
-            if not all(t in known for t in texts):  # as bench/quality.py: from the cache
-                known.update(zip(texts, dense.index_vectors(whole.encoder, index, dense.model_dir()), strict=True))
-            vectors = np.stack([known[t] for t in texts])
-            rankers[document] = dense.DenseRanker(index, whole.encoder, vectors)
+            if not known:  # the whole corpus's vectors, from the cache: every article's passages
+                dense.DenseRanker.sharing(whole.index, whole.encoder, dense.model_dir(), known)
+            rankers[document] = dense.DenseRanker.sharing(index, whole.encoder, dense.model_dir(), known)
         return rankers[document]
 
     cols = {k: [] for k in ("score", "length", "cosines", "y", "span", "q", "half", "setting")}
@@ -79,7 +77,7 @@ def dump() -> None:
     for i, item in enumerate(questions):
         if not quality.is_answerable(item):
             continue
-        qv = None
+        qv = qt = None
         for setting in range(len(SETTINGS)):
             asked[setting, i % 2] += 1
             r = ranker(setting, item["document"])
@@ -87,8 +85,8 @@ def dump() -> None:
             if not result.answered:
                 continue
             if qv is None:
-                qv = r.question_vector(item["question"])
-            for a, cosines in zip(result.answers, r.cosines(result.answers, qv), strict=True):
+                qv, qt = r.question_vectors(item["question"])
+            for a, cosines in zip(result.answers, r.cosines(result.answers, qv, qt), strict=True):
                 cols["score"].append(a.score)
                 cols["length"].append(len(a.passage.text))
                 cols["cosines"].append(cosines)
