@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     parser.add_argument("--failures", type=int, default=0, help="print up to N failures per setting on stderr")
     parser.add_argument("--dense", action="store_true", help="re-rank with natoqa.dense (the natoqa[dense] extra)")
     parser.add_argument(
-        "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_COSINE instead of the default"
+        "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_MAXSIM instead of the default"
     )
     args = parser.parse_args(argv)
     if args.dense:

@@ -438,3 +438,11 @@ def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corp
         doc = next(d for d in ranker.index.corpus.documents if d.id == a.document)
         assert doc.text_at(a.quote.start_line, a.quote.start_col, a.quote.end_line, a.quote.end_col) == a.quote.text
     assert not tiny_ranker(tmp_path / "c", tiny_corpus, fallback=1.01).ask(question).answered
+    # The fallback's order and scores are the passages' maxsim, best first.
+    qv, qt = ranker.question_vectors(question)
+    everything = ranker.ask(question, top=dense.FALLBACK_POOL)
+    expected = sorted(
+        (dense.maxsim(qt, ranker.passage_tokens(p)) for p in range(len(ranker.index.corpus.passages))), reverse=True
+    )
+    assert [a.score for a in everything.answers] == [round(x, 4) for x in expected[: len(everything.answers)]]
+    assert len(everything.answers) == min(dense.FALLBACK_POOL, len(ranker.index.corpus.passages))
