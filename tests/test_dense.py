@@ -408,7 +408,7 @@ def test_cosines_of_passage_sentences_and_quote(tmp_path, tiny_corpus):
     question = "Which bird glides with the longest wingspan?"
     answers = ask(ranker.index, question, top=dense.DEPTH, explain=True).answers
     qv, qt = ranker.question_vectors(question)
-    assert np.allclose(qv, ranker.question_vector(question), atol=1e-6)
+    assert np.allclose(qv, ranker.encoder.encode([question])[0], atol=1e-6)
     cosines = ranker.cosines(answers, qv, qt)
     assert cosines.shape == (len(answers), 5)
     for a, (passage, closest, second, quote, maxsim) in zip(answers, cosines, strict=True):
@@ -439,7 +439,7 @@ def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corp
         assert doc.text_at(a.quote.start_line, a.quote.start_col, a.quote.end_line, a.quote.end_col) == a.quote.text
     assert not tiny_ranker(tmp_path / "c", tiny_corpus, fallback=1.01).ask(question).answered
     # The fallback's order and scores are the passages' maxsim, best first.
-    qv, qt = ranker.question_vectors(question)
+    _, qt = ranker.question_vectors(question)
     everything = ranker.ask(question, top=dense.FALLBACK_POOL)
     expected = sorted(
         (dense.maxsim(qt, ranker.passage_tokens(p)) for p in range(len(ranker.index.corpus.passages))), reverse=True

@@ -613,9 +613,6 @@ class DenseRanker:
         starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
         return cls(index, encoder, np.stack([known[t] for t in texts]), tokens, starts, **options)
 
-    def question_vector(self, question: str) -> np.ndarray:
-        return self.encoder.encode([question])[0]
-
     def question_vectors(self, question: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's unit vector and its token vectors (for maxsim)."""
         vectors, tokens = self.encoder.encode([question], tokens=True)
