@@ -385,6 +385,25 @@ def tiny_ranker(tmp_path, corpus_dir, **options):
     return dense.DenseRanker(index, encoder, vectors, tokens, starts, **options)
 
 
+def test_damaged_token_vectors_are_computed_again(tmp_path, tiny_corpus):
+    from natoqa.corpus import load_corpus
+    from natoqa.store import cache_dir, load_index
+
+    folder, _ = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    index = load_index(load_corpus(str(tiny_corpus)), use_cache=False)
+    _, tokens, starts = dense.index_arrays(encoder, index, folder)
+    good = np.array(tokens, dtype=np.float32)
+    # A well-formed file whose numbers are damaged: the shapes all check out.
+    damaged = np.array(tokens)
+    damaged[starts[1] : starts[2]] = np.nan
+    np.save(cache_dir() / f"dense-{dense.vectors_key(index, folder)}-tokens.npy", damaged, allow_pickle=False)
+    ranker = dense.DenseRanker(index, encoder, *dense.index_arrays(encoder, index, folder))
+    assert not np.isfinite(np.asarray(ranker.tokens[starts[1] : starts[2]], dtype=np.float32)).all()
+    for p in range(len(starts) - 1):
+        assert np.allclose(ranker.passage_tokens(p), good[starts[p] : starts[p + 1]], atol=2e-3)
+
+
 def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     from natoqa.answer import ask
 

@@ -588,6 +588,7 @@ class DenseRanker:
         if self.first[-1] != len(self.sentences):
             raise ValueError("dense vectors do not match the index's sentences")
         self.row = {(p.document, p.start_line): p.index for p in passages}
+        self._checked: dict[int, np.ndarray] = {}
 
     @classmethod
     def load(cls, index, use_cache: bool = True, progress=None, warn=None, **options) -> DenseRanker:
@@ -631,7 +632,16 @@ class DenseRanker:
         return self.sentences[self.first[p] : self.first[p + 1]] @ qv
 
     def passage_tokens(self, p: int) -> np.ndarray:
-        return self.tokens[self.starts[p] : self.starts[p + 1]]
+        """Passage p's token vectors. The cache's file is mapped, not read
+        whole at start-up to check it, so each passage's are checked when
+        first needed; damaged ones (not finite) are computed again."""
+        found = self._checked.get(p)
+        if found is None:
+            found = self.tokens[self.starts[p] : self.starts[p + 1]]
+            if not np.isfinite(found).all():
+                found = self.encoder.encode([_passage_input(self.index.corpus.passages[p])], tokens=True)[1][0]
+            self._checked[p] = found
+        return found
 
     def cosines(self, answers, qv: np.ndarray, qt: np.ndarray) -> np.ndarray:
         """For each answer, the question's cosine with its passage, its closest
