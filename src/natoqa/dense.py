@@ -114,6 +114,10 @@ WEIGHTS = (1.0, -0.806, 0.703, -0.121, 0.378, -0.138, 3.737)
 # maxsim tells a passage that states the question's words, or their near
 # meanings, from one merely on its topic.
 FALLBACK_POOL = 30
+
+# How many passages' token vectors DenseRanker keeps converted to float32
+# (about 250 KB each for a passage of 170 tokens).
+TOKENS_MEMO = 512
 FALLBACK_MAXSIM = 0.54
 
 MAX_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
@@ -632,14 +636,20 @@ class DenseRanker:
         return self.sentences[self.first[p] : self.first[p + 1]] @ qv
 
     def passage_tokens(self, p: int) -> np.ndarray:
-        """Passage p's token vectors. The cache's file is mapped, not read
-        whole at start-up to check it, so each passage's are checked when
-        first needed; damaged ones (not finite) are computed again."""
+        """Passage p's token vectors, as float32. The cache's file is mapped,
+        not read whole at start-up to check it, so each passage's are checked
+        when first needed; damaged ones (not finite) are computed again. The
+        last TOKENS_MEMO passages' stay converted: the questions of a batch
+        meet the same passages again and again, and converting float16 (from
+        pages of the mapped file met for the first time) was most of maxsim's
+        cost."""
         found = self._checked.get(p)
         if found is None:
-            found = self.tokens[self.starts[p] : self.starts[p + 1]]
+            found = np.asarray(self.tokens[self.starts[p] : self.starts[p + 1]], dtype=np.float32)
             if not np.isfinite(found).all():
                 found = self.encoder.encode([_passage_input(self.index.corpus.passages[p])], tokens=True)[1][0]
+            if len(self._checked) >= TOKENS_MEMO:
+                self._checked.clear()
             self._checked[p] = found
         return found
 
