@@ -404,6 +404,18 @@ def test_damaged_token_vectors_are_computed_again(tmp_path, tiny_corpus):
         assert np.allclose(ranker.passage_tokens(p), good[starts[p] : starts[p + 1]], atol=2e-3)
 
 
+def test_token_memo_bounded_and_faithful(tmp_path, tiny_corpus, monkeypatch):
+    ranker = tiny_ranker(tmp_path, tiny_corpus)
+    n = len(ranker.starts) - 1
+    expected = [np.asarray(ranker.tokens[ranker.starts[p] : ranker.starts[p + 1]], dtype=np.float32) for p in range(n)]
+    monkeypatch.setattr(dense, "TOKENS_MEMO", 2)
+    for _ in range(2):
+        for p in range(n):
+            assert ranker.passage_tokens(p).dtype == np.float32
+            assert np.array_equal(ranker.passage_tokens(p), expected[p])
+            assert len(ranker._checked) <= 2
+
+
 def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     from natoqa.answer import ask
 
