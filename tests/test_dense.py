@@ -275,12 +275,28 @@ def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
         assert np.allclose(tokens[starts[p] : starts[p + 1]], alone, atol=2e-3)
     cached = dense.index_arrays(encoder, index, folder)  # from the cache, the same
     assert np.array_equal(cached[0], first) and np.array_equal(cached[1], tokens) and np.array_equal(cached[2], starts)
-    for damaged in (vectors_file, tokens_file, starts_file):  # a damaged file is recomputed, not trusted
-        damaged.write_bytes(b"damaged")
-        again, again_tokens, again_starts = dense.index_arrays(encoder, index, folder)
-        assert np.allclose(again, first) and np.array_equal(again_starts, starts)
-        assert np.allclose(np.asarray(again_tokens, dtype=np.float32), tokens.astype(np.float32), atol=1e-3)
-        assert np.array_equal(np.load(vectors_file, allow_pickle=False), again)
+    good = [np.load(f, allow_pickle=False) for f in (vectors_file, tokens_file, starts_file)]
+    huge = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000,), }"
+    huge = huge + b" " * (127 - len(huge)) + b"\n"
+    npz = tmp_path / "foreign.npz"
+    np.savez(npz, a=np.zeros(3))
+    shifted = starts.copy()
+    shifted[1] += 1  # well formed, and wrong
+    for damaged in (vectors_file, tokens_file, starts_file):
+        for content in (b"damaged", good[0][:1].tobytes(), huge, npz.read_bytes()):
+            damaged.write_bytes(content)  # recomputed and rewritten, never trusted
+            again, again_tokens, again_starts = dense.index_arrays(encoder, index, folder)
+            assert np.allclose(again, first) and np.array_equal(again_starts, starts)
+            assert np.allclose(np.asarray(again_tokens, dtype=np.float32), tokens.astype(np.float32), atol=1e-3)
+            for f, expected in zip((vectors_file, tokens_file, starts_file), good, strict=True):
+                assert np.allclose(np.load(f, allow_pickle=False).astype(np.float64), expected, atol=1e-3)
+    # Offsets that agree with the file but not with the passages: each
+    # passage's tokens are checked (count, unit length) when first needed.
+    np.save(starts_file, shifted, allow_pickle=False)
+    ranker = dense.DenseRanker(index, encoder, *dense.index_arrays(encoder, index, folder))
+    assert np.array_equal(ranker.starts, shifted)
+    for p, text in enumerate(dense.inputs(index)[:n]):
+        assert np.allclose(ranker.passage_tokens(p), encoder.encode([text], tokens=True)[1][0], atol=2e-3)
 
 
 def test_features_and_fuse():
@@ -397,9 +413,11 @@ def test_damaged_token_vectors_are_computed_again(tmp_path, tiny_corpus):
     # A well-formed file whose numbers are damaged: the shapes all check out.
     damaged = np.array(tokens)
     damaged[starts[1] : starts[2]] = np.nan
+    damaged[starts[2] : starts[3]] = 0.5  # finite, not unit vectors
     np.save(cache_dir() / f"dense-{dense.vectors_key(index, folder)}-tokens.npy", damaged, allow_pickle=False)
     ranker = dense.DenseRanker(index, encoder, *dense.index_arrays(encoder, index, folder))
     assert not np.isfinite(np.asarray(ranker.tokens[starts[1] : starts[2]], dtype=np.float32)).all()
+    assert np.all(np.asarray(ranker.tokens[starts[2] : starts[3]]) == 0.5)
     for p in range(len(starts) - 1):
         assert np.allclose(ranker.passage_tokens(p), good[starts[p] : starts[p + 1]], atol=2e-3)
 
@@ -477,3 +495,49 @@ def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corp
     )
     assert [a.score for a in everything.answers] == [round(x, 4) for x in expected[: len(everything.answers)]]
     assert len(everything.answers) == min(dense.FALLBACK_POOL, len(ranker.index.corpus.passages))
+
+
+def test_fallback_takes_the_closest_by_cosine_then_orders_by_maxsim(tmp_path, tiny_corpus, monkeypatch):
+    from natoqa.answer import ask
+
+    ranker = tiny_ranker(tmp_path, tiny_corpus, fallback=-1.0)
+    abstained = ask(ranker.index, "zebra quagga okapi")  # no word of the corpus
+    assert not abstained.answered
+    # Vectors of another question, so that the passages' maxsims differ
+    # (the tiny model's unknown words all look alike).
+    qv, qt = ranker.question_vectors("Which bird glides with the longest wingspan?")
+    n = len(ranker.index.corpus.passages)
+    monkeypatch.setattr(dense, "FALLBACK_POOL", 2)
+    closest = [int(p) for p in np.argsort(-(ranker.passages @ qv), kind="stable")[:2]]
+    scores = {p: dense.maxsim(qt, ranker.passage_tokens(p)) for p in closest}
+    by_maxsim = sorted(closest, key=lambda p: -scores[p])
+    assert scores[by_maxsim[0]] > scores[by_maxsim[1]]
+
+    def places(result):
+        return [ranker.row[(a.document, a.passage.start_line)] for a in result.answers]
+
+    result = ranker._fallback(abstained, qv, qt, n)
+    assert places(result) == by_maxsim and [a.rank for a in result.answers] == [1, 2]
+    # A threshold between the two scores keeps the better one only.
+    ranker.fallback = (scores[by_maxsim[0]] + scores[by_maxsim[1]]) / 2
+    assert places(ranker._fallback(abstained, qv, qt, n)) == by_maxsim[:1]
+
+
+def test_sharing_gives_what_a_build_gives(tmp_path, tiny_corpus):
+    from natoqa.corpus import load_corpus
+    from natoqa.store import load_index
+
+    folder, _ = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    index = load_index(load_corpus(str(tiny_corpus)), use_cache=False)
+    built = dense.DenseRanker(index, encoder, *dense.index_arrays(encoder, index, folder, use_cache=False))
+    known: dict = {}
+    first = dense.DenseRanker.sharing(index, encoder, folder, known)
+    assert len(known) >= len(dense.inputs(index))
+    again = dense.DenseRanker.sharing(index, encoder, folder, known)  # from `known` alone
+    for r in (first, again):
+        assert np.allclose(r.passages, built.passages, atol=1e-6) and np.allclose(
+            r.sentences, built.sentences, atol=1e-6
+        )
+        assert np.array_equal(r.starts, built.starts)
+        assert np.allclose(np.asarray(r.tokens, np.float32), np.asarray(built.tokens, np.float32), atol=1e-3)

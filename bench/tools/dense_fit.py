@@ -118,6 +118,8 @@ class Data:
     def load(cls, d) -> Data:
         from natoqa import dense
 
+        if d["cosines"].ndim != 2 or d["cosines"].shape[1] != len(dense.FEATURES) - 2:
+            sys.exit(f"{OUT} is from another natoqa.dense (its FEATURES changed): run `dense_fit.py dump` again")
         q = d["q"] * len(SETTINGS) + d["setting"]  # one group per question and setting
         data = cls(q, d["y"].astype(bool), d["span"].astype(bool), None)
         data.x = np.concatenate(

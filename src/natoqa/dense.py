@@ -30,8 +30,11 @@ Passage and sentence vectors are computed once per corpus and kept in the
 cache folder (natoqa.store.cache_dir) as `dense-<key>.npy`, plain float32
 data read with allow_pickle=False; the passages' token vectors beside it,
 float16, as `dense-<key>-tokens.npy` (mapped, not read whole) and where
-each passage's begin as `dense-<key>-starts.npy`. The token vectors take
-768 bytes a token: about 150 MB for SQuAD 2.0 dev's 1,204 passages.
+each passage's tokens begin as `dense-<key>-starts.npy`. The token vectors
+take 768 bytes a token: about 150 MB for SQuAD 2.0 dev's 1,204 passages.
+Maxsim sees the first 254 word pieces of a passage's title and text, as
+its vector does. Each edit of a corpus makes a new key; old files stay
+until the cache folder is cleared.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ import numpy as np  # noqa: E402
 
 from natoqa.errors import NatoqaError
 
-# Bump when what a cached vector means changes (model input, pooling).
+# Bump when what a cached vector means changes (model input, pooling, which
+# tokens' vectors are kept or in what type): the files are checked for
+# their shapes, not for their meaning.
 FORMAT = 2
 
 # How many lexical candidates the re-ranker re-orders. The gold passage is
@@ -310,7 +315,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 
 class Encoder:
-    """A BERT encoder with mean pooling and L2 normalization: text -> unit vector."""
+    """A BERT encoder with mean pooling and L2 normalization: text -> unit
+    vector (and, when asked, its tokens' unit vectors)."""
 
     def __init__(self, tensors: dict[str, np.ndarray], config: dict, tokenizer: WordPiece):
         self.tokenizer = tokenizer
@@ -481,10 +487,14 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
     n, dim = len(index.corpus.passages), encoder.word.shape[1]
     if use_cache:
         try:
-            # The token vectors stay on disk until a question needs them.
-            vectors = np.load(paths[0], allow_pickle=False)
-            tokens = np.load(paths[1], allow_pickle=False, mmap_mode="r")
-            starts = np.load(paths[2], allow_pickle=False)
+            # All three mapped first: numpy then checks a header's shape
+            # against the file's size, so a foreign header cannot ask for
+            # more memory than the file holds. The token vectors stay on
+            # disk until a question needs them; the rest is read in.
+            vectors, tokens, starts = (np.load(path, allow_pickle=False, mmap_mode="r") for path in paths)
+            if not all(isinstance(a, np.ndarray) for a in (vectors, tokens, starts)):
+                raise ValueError("not a .npy file")  # an .npz archive, say
+            vectors, starts = np.array(vectors), np.array(starts)
             if (
                 vectors.shape == (len(texts), dim)
                 and vectors.dtype == np.float32
@@ -500,7 +510,7 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
             ):
                 return vectors, tokens, starts
         except (OSError, ValueError, EOFError):
-            pass  # missing or damaged: computed afresh below
+            pass  # missing, damaged or foreign: computed afresh below
 
     def step(offset):
         if progress is None:
@@ -510,10 +520,11 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
     passages, per_passage = encoder.encode(texts[:n], progress=step(0), tokens=True)
     sentences = encoder.encode(texts[n:], progress=step(n))
     vectors = np.concatenate([passages, sentences.reshape(-1, dim)]).astype(np.float32)
-    tokens = np.concatenate([t for t in per_passage] or [np.zeros((0, dim))]).astype(np.float16)
+    # Straight to float16: a float32 copy of every token would double the peak.
+    tokens = np.concatenate(per_passage or [np.zeros((0, dim))], dtype=np.float16)
     starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
     if use_cache:
-        # The vectors last: a cache holding them holds the rest.
+        # The vectors last; a load needs all three, and checks that they agree.
         for path, array in zip(paths[::-1], (starts, tokens, vectors), strict=True):
             try:
                 _save(path, array)
@@ -613,6 +624,7 @@ class DenseRanker:
             vectors, tokens, starts = index_arrays(encoder, index, folder)
             known.update(zip(texts, vectors, strict=True))
             known.update((("tokens", t), tokens[starts[p] : starts[p + 1]]) for p, t in enumerate(texts[:n]))
+            return cls(index, encoder, vectors, tokens, starts, **options)  # the mapped file, not a copy
         per_passage = [np.asarray(known[("tokens", t)]) for t in texts[:n]]
         tokens = np.concatenate(per_passage or [np.zeros((0, encoder.word.shape[1]), np.float16)])
         starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
@@ -646,12 +658,22 @@ class DenseRanker:
         found = self._checked.get(p)
         if found is None:
             found = np.asarray(self.tokens[self.starts[p] : self.starts[p + 1]], dtype=np.float32)
-            if not np.isfinite(found).all():
-                found = self.encoder.encode([_passage_input(self.index.corpus.passages[p])], tokens=True)[1][0]
+            text = _passage_input(self.index.corpus.passages[p])
+            if not self._sound(found, text):
+                found = self.encoder.encode([text], tokens=True)[1][0]
             if len(self._checked) >= TOKENS_MEMO:
                 self._checked.clear()
             self._checked[p] = found
         return found
+
+    def _sound(self, tokens: np.ndarray, text: str) -> bool:
+        """Whether a passage's cached token vectors can be its own: one per
+        word piece of its input, each of unit length (float16 keeps that to
+        about 1e-3), none of them infinite or NaN."""
+        if len(tokens) != max(len(self.encoder.tokenizer.encode(text)) - 2, 0):
+            return False
+        norms = np.linalg.norm(tokens, axis=1)
+        return bool(np.isfinite(norms).all() and (np.abs(norms - 1.0) < 1e-2).all())
 
     def cosines(self, answers, qv: np.ndarray, qt: np.ndarray) -> np.ndarray:
         """For each answer, the question's cosine with its passage, its closest
@@ -710,8 +732,8 @@ class DenseRanker:
         # Ties keep the cosine order (sorted is stable).
         order = sorted(range(len(pool)), key=lambda i: -scores[i])[:top]
         order = [i for i in order if scores[i] >= self.fallback]
-        answers = [self._sentence_answer(pool[i], qv, scores[i], n) for n, i in enumerate(order, 1)]
-        answers = [a for a in answers if a is not None]
+        answers = [a for a in (self._sentence_answer(pool[i], qv, scores[i], 0) for i in order) if a is not None]
+        answers = [replace(a, rank=n) for n, a in enumerate(answers, 1)]
         if not answers:
             return result
         return replace(result, answered=True, answers=tuple(answers), reason="")
