@@ -96,14 +96,14 @@ FEATURES = (
 # Span@1 the same way: 0.812 / 0.810 -> 0.823 / 0.820. The passage cosine's
 # weight is negative beside maxsim: the two correlate (0.91 over the
 # candidates), and what counts is where the words match better than the
-# averaged vector says. Tried before
-# maxsim, no better than the hand fusion (0.873-0.877): lexical and cosine
-# ranks, whether the candidate shares the lexical first answer's document,
-# its document's share of the candidates, the raw or logged lexical score,
-# squares and products of the scores, the lexical margin, the best pair of
-# adjacent sentences, the share and the number of the question's words the
-# passage holds. Maxsim variants, test half: over content tokens only 0.890,
-# IDF-weighted 0.894, from the passage's tokens to the question's 0.879.
+# averaged vector says. Tried before maxsim, no better than the hand fusion
+# (0.873-0.877): lexical and cosine ranks, whether the candidate shares the
+# lexical first answer's document, its document's share of the candidates,
+# the raw or logged lexical score, squares and products of the scores, the
+# lexical margin, the best pair of adjacent sentences, the share and the
+# number of the question's words the passage holds. Maxsim variants, test
+# half: over content tokens only 0.890, IDF-weighted 0.894, from the
+# passage's tokens to the question's 0.879 (bench/RESULTS.md, session 16).
 WEIGHTS = (1.0, -0.806, 0.703, -0.121, 0.378, -0.138, 3.737)
 
 # When the lexical engine abstains: the FALLBACK_POOL passages whose
@@ -119,11 +119,11 @@ WEIGHTS = (1.0, -0.806, 0.703, -0.121, 0.378, -0.138, 3.737)
 # maxsim tells a passage that states the question's words, or their near
 # meanings, from one merely on its topic.
 FALLBACK_POOL = 30
+FALLBACK_MAXSIM = 0.54
 
 # How many passages' token vectors DenseRanker keeps converted to float32
 # (about 250 KB each for a passage of 170 tokens).
 TOKENS_MEMO = 512
-FALLBACK_MAXSIM = 0.54
 
 MAX_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
 BATCH = 32
@@ -650,7 +650,7 @@ class DenseRanker:
     def passage_tokens(self, p: int) -> np.ndarray:
         """Passage p's token vectors, as float32. The cache's file is mapped,
         not read whole at start-up to check it, so each passage's are checked
-        when first needed; damaged ones (not finite) are computed again. The
+        when first needed (_sound); damaged ones are computed again. The
         last TOKENS_MEMO passages' stay converted: the questions of a batch
         meet the same passages again and again, and converting float16 (from
         pages of the mapped file met for the first time) was most of maxsim's
