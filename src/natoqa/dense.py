@@ -520,9 +520,7 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
     passages, per_passage = encoder.encode(texts[:n], progress=step(0), tokens=True)
     sentences = encoder.encode(texts[n:], progress=step(n))
     vectors = np.concatenate([passages, sentences.reshape(-1, dim)]).astype(np.float32)
-    # Straight to float16: a float32 copy of every token would double the peak.
-    tokens = np.concatenate(per_passage or [np.zeros((0, dim))], dtype=np.float16)
-    starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
+    tokens, starts = _stacked(per_passage, dim)
     if use_cache:
         # The vectors last; a load needs all three, and checks that they agree.
         for path, array in zip(paths[::-1], (starts, tokens, vectors), strict=True):
@@ -533,6 +531,14 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
                     warn(f"cannot write the dense vectors in {path.parent}: {exc.strerror or exc}")
                 break
     return vectors, tokens, starts
+
+
+def _stacked(per_passage, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Passages' token vectors as one float16 array, and where each begins."""
+    # Straight to float16: a float32 copy of every token would double the peak.
+    tokens = np.concatenate(per_passage or [np.zeros((0, dim))], dtype=np.float16)
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
+    return tokens, starts
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -625,9 +631,7 @@ class DenseRanker:
             known.update(zip(texts, vectors, strict=True))
             known.update((("tokens", t), tokens[starts[p] : starts[p + 1]]) for p, t in enumerate(texts[:n]))
             return cls(index, encoder, vectors, tokens, starts, **options)  # the mapped file, not a copy
-        per_passage = [np.asarray(known[("tokens", t)]) for t in texts[:n]]
-        tokens = np.concatenate(per_passage or [np.zeros((0, encoder.word.shape[1]), np.float16)])
-        starts = np.concatenate([[0], np.cumsum([len(t) for t in per_passage])]).astype(np.int64)
+        tokens, starts = _stacked([known[("tokens", t)] for t in texts[:n]], encoder.word.shape[1])
         return cls(index, encoder, np.stack([known[t] for t in texts]), tokens, starts, **options)
 
     def question_vectors(self, question: str) -> tuple[np.ndarray, np.ndarray]:
