@@ -291,6 +291,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--dense-fallback", type=float, default=None, help="with --dense: FALLBACK_MAXSIM instead of the default"
     )
+    parser.add_argument(
+        "--dense-answer-maxsim",
+        type=float,
+        default=None,
+        help="with --dense: ANSWER_MAXSIM instead of the default (below -10: never withdraw a lexical answer)",
+    )
     args = parser.parse_args(argv)
     if args.dense:
         from natoqa import dense
@@ -299,6 +305,8 @@ def main(argv=None) -> int:
         options = {}
         if args.dense_fallback is not None:
             options["fallback"] = args.dense_fallback
+        if args.dense_answer_maxsim is not None:
+            options["answer_maxsim"] = None if args.dense_answer_maxsim < -10 else args.dense_answer_maxsim
         DENSE.update(encoder=dense.Encoder.load(folder), folder=folder, known={}, rankers={}, options=options)
     only = set(args.only.split(","))
     if not SQUAD2.is_dir() or not SQUAD1.is_dir():

@@ -450,6 +450,39 @@ def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_lexical_result_carries_the_confidence_it_was_judged_by(tmp_path, tiny_corpus):
+    from natoqa import answer
+
+    index = tiny_ranker(tmp_path, tiny_corpus).index
+    question = "Which bird glides with the longest wingspan?"
+    result = answer.ask(index, question, top=3)
+    q = answer.analyse(index, question)
+    first = answer.rank(index, q, answer.CANDIDATES, exact=1)[0]
+    assert result.answered
+    assert result.confidence == answer.confidence(index, q, first) >= answer.MIN_CONFIDENCE
+    assert answer.ask(index, "zebra quagga okapi").confidence is None  # no answer
+
+
+def test_lexical_answer_without_the_questions_sense_is_withdrawn(tmp_path, tiny_corpus):
+    from natoqa.answer import MIN_CONFIDENCE, ask
+
+    # fallback -1: any fallback would answer, so a withdrawn answer shows it is not consulted.
+    ranker = tiny_ranker(tmp_path, tiny_corpus, fallback=-1.0, answer_maxsim=None)
+    question = "Which bird glides with the longest wingspan?"
+    kept = ranker.ask(question, top=2)
+    assert kept.answered
+    qv, qt = ranker.question_vectors(question)
+    first = kept.answers[0]
+    maxsim = dense.maxsim(qt, ranker.passage_tokens(ranker.row[(first.document, first.passage.start_line)]))
+    confidence = ask(ranker.index, question, top=dense.DEPTH).confidence
+    meant = maxsim + dense.CONFIDENCE_SLOPE * (confidence - MIN_CONFIDENCE)
+    ranker.answer_maxsim = meant - 1e-6
+    assert ranker.ask(question, top=2) == kept
+    ranker.answer_maxsim = meant + 1e-6
+    withdrawn = ranker.ask(question, top=2)
+    assert not withdrawn.answered and withdrawn.answers == () and withdrawn.reason == dense.NOT_MEANT
+
+
 def test_cosines_of_passage_sentences_and_quote(tmp_path, tiny_corpus):
     from natoqa.answer import ask
 

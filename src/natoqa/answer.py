@@ -199,6 +199,10 @@ class Result:
     answered: bool
     answers: tuple[Answer, ...]
     reason: str = ""  # why there is no answer, when there is none
+    # The first answer's confidence (see `confidence`), for natoqa.dense's
+    # abstention; None with no answer (a refusal looks the same whether it
+    # came before ranking or after).
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -1331,7 +1335,8 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
     ranked = rank(index, q, max(top, CANDIDATES), exact=top + 1 if explain else top)
     if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
-    if confidence(index, q, ranked[0]) < MIN_CONFIDENCE:
+    conf = confidence(index, q, ranked[0])
+    if conf < MIN_CONFIDENCE:
         return Result(question, False, (), TOO_LITTLE)
     answers = []
     for rank_no, c in enumerate(ranked[:top], 1):
@@ -1340,7 +1345,7 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
             runner_up = ranked[rank_no] if rank_no < len(ranked) else None
             answer = replace(answer, explain=explain_answer(index, q, c, runner_up))
         answers.append(answer)
-    return Result(question, True, tuple(answers))
+    return Result(question, True, tuple(answers), confidence=conf)
 
 
 def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:

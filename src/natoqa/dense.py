@@ -15,7 +15,10 @@ are the lexical engine's own: the re-ranker only changes their order.
 When the lexical engine abstains, the passage whose tokens cover the
 question's best (maxsim), among the FALLBACK_POOL closest to it, answers
 instead if that reaches FALLBACK_MAXSIM, quoted by its sentence closest to
-the question (see `DenseRanker.ask`).
+the question (see `DenseRanker.ask`). When it answers, the answer stands
+only if the first passage's maxsim and the lexical confidence together
+reach ANSWER_MAXSIM: words in common without the sense in common are how
+a question about something else gets answered.
 
 Nothing here needs torch or transformers. The model is read from its
 `model.safetensors` (an 8-byte little-endian header length, a JSON header
@@ -109,17 +112,37 @@ WEIGHTS = (1.0, -0.806, 0.703, -0.121, 0.378, -0.138, 3.737)
 # When the lexical engine abstains: the FALLBACK_POOL passages whose
 # vectors are closest to the question's, and of those the one with the
 # highest maxsim answers if it reaches FALLBACK_MAXSIM (None: never). The
-# threshold is the lowest, in steps of 0.02, at which the fallback answers
-# at most 1 in 1,000 of the tune half's off-topic questions (each article's
-# questions asked of the next article; 2 of 2,934 at 0.54, 6 at 0.52). Of
-# the tune half's answerable questions the lexical engine abstains on, whole
-# corpus, it answers 27 of 44, 24 of them right (held-out half: 37 of 60, 29
-# right). It replaced a threshold on the passage cosine (0.55, chosen the
-# same way), which answered 10 of the 44, 6 right (test: 16, 6 right):
-# maxsim tells a passage that states the question's words, or their near
-# meanings, from one merely on its topic.
+# threshold is chosen with ANSWER_MAXSIM (below). Before that it was 0.54,
+# the lowest, in steps of 0.02, at which the fallback answered at most 1 in
+# 1,000 of the tune half's off-topic questions (each article's questions
+# asked of the next article; 2 of 2,934). Of the tune half's answerable
+# questions the lexical engine abstains on, whole corpus, 0.54 answers 27 of
+# 44, 24 of them right (held-out half: 37 of 60, 29 right). It replaced a
+# threshold on the passage cosine (0.55, chosen the same way), which
+# answered 10 of the 44, 6 right (test: 16, 6 right): maxsim tells a
+# passage that states the question's words, or their near meanings, from
+# one merely on its topic.
 FALLBACK_POOL = 30
-FALLBACK_MAXSIM = 0.54
+FALLBACK_MAXSIM = 0.51
+
+# The lexical engine's answer stands only if its first passage's maxsim plus
+# CONFIDENCE_SLOPE x (its lexical confidence - answer.MIN_CONFIDENCE) reaches
+# ANSWER_MAXSIM (None: always): a passage that holds the question's rare
+# words but not their sense is usually an answer to another question. Of
+# the lexical answers to off-topic questions (each article's asked of the
+# next) the median maxsim is 0.41; of those to a question's own article,
+# the first percentile is 0.48. ANSWER_MAXSIM, CONFIDENCE_SLOPE and
+# FALLBACK_MAXSIM were chosen together on the tune half, by grid (0.30-0.55
+# and 0.46-0.60 in steps of 0.01, slopes 0-1 in steps of 0.25), as the
+# setting that answers the fewest off-topic questions while answering at
+# least as many own-article and whole-corpus questions right as the
+# lexical threshold alone with FALLBACK_MAXSIM 0.54 did. Tune half:
+# off-topic answered 125 -> 43 of 2,934, right answers 2,647 -> 2,647
+# (whole corpus) and 2,666 -> 2,668 (own article); held-out half: 139 -> 58
+# of 2,994, 2,702 -> 2,704 and 2,725 -> 2,729 (bench/RESULTS.md, session 17).
+ANSWER_MAXSIM = 0.50
+CONFIDENCE_SLOPE = 1.0
+NOT_MEANT = "the best passage has the question's words but not its sense"
 
 # How many passages' token vectors DenseRanker keeps converted to float32
 # (about 250 KB each for a passage of 170 tokens).
@@ -593,11 +616,13 @@ class DenseRanker:
         starts: np.ndarray,
         weights=WEIGHTS,
         fallback=FALLBACK_MAXSIM,
+        answer_maxsim=ANSWER_MAXSIM,
     ):
         self.index = index
         self.encoder = encoder
         self.weights = weights
         self.fallback = fallback
+        self.answer_maxsim = answer_maxsim
         passages = index.corpus.passages
         self.passages = vectors[: len(passages)]
         self.tokens, self.starts = tokens, starts
@@ -646,7 +671,7 @@ class DenseRanker:
         qv, qt = self.question_vectors(question)
         if not result.answered:
             return self._fallback(result, qv, qt, top)
-        return self.rerank(result, qv, qt, top)
+        return self.rerank(result, qv, qt, top, judge=True)
 
     def _sentence_cosines(self, p: int, qv: np.ndarray) -> np.ndarray:
         return self.sentences[self.first[p] : self.first[p + 1]] @ qv
@@ -700,14 +725,23 @@ class DenseRanker:
             out[row, :4] = cosine, ranked[0], ranked[min(1, len(ranked) - 1)], quote
         return out
 
-    def rerank(self, result, qv: np.ndarray, qt: np.ndarray, top: int):
-        """The result's answers in fused order, the first `top`, renumbered."""
+    def rerank(self, result, qv: np.ndarray, qt: np.ndarray, top: int, judge: bool = False):
+        """The result's answers in fused order, the first `top`, renumbered.
+        With `judge`, no answer (NOT_MEANT) when the first one's maxsim and
+        the result's lexical confidence fall short of ANSWER_MAXSIM (see
+        there)."""
         answers = result.answers
         cosines = self.cosines(answers, qv, qt)
         lengths = [len(a.passage.text) for a in answers]
         fused = fuse([a.score for a in answers], lengths, cosines, self.weights).tolist()
         # Ties keep the lexical order (sorted is stable).
         order = sorted(range(len(answers)), key=lambda i: -fused[i])[:top]
+        if judge and self.answer_maxsim is not None and result.confidence is not None:
+            from natoqa.answer import MIN_CONFIDENCE
+
+            meant = cosines[order[0], 4] + CONFIDENCE_SLOPE * (result.confidence - MIN_CONFIDENCE)
+            if meant < self.answer_maxsim:
+                return replace(result, answered=False, answers=(), reason=NOT_MEANT)
         picked = []
         for rank_no, i in enumerate(order, 1):
             a = answers[i]
