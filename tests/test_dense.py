@@ -450,7 +450,7 @@ def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_lexical_result_carries_the_confidence_it_was_judged_by(tmp_path, tiny_corpus):
+def test_lexical_result_carries_the_confidence_it_was_judged_by(tmp_path, tiny_corpus, monkeypatch):
     from natoqa import answer
 
     index = tiny_ranker(tmp_path, tiny_corpus).index
@@ -460,27 +460,47 @@ def test_lexical_result_carries_the_confidence_it_was_judged_by(tmp_path, tiny_c
     first = answer.rank(index, q, answer.CANDIDATES, exact=1)[0]
     assert result.answered
     assert result.confidence == answer.confidence(index, q, first) >= answer.MIN_CONFIDENCE
-    assert answer.ask(index, "zebra quagga okapi").confidence is None  # no answer
+    assert answer.ask(index, "zebra quagga okapi").confidence is None  # refused before ranking
+    # Refused after ranking, on the first passage's confidence: no confidence either.
+    monkeypatch.setattr(answer, "may_answer", lambda index, q: True)
+    monkeypatch.setattr(answer, "MIN_CONFIDENCE", 1.01)
+    refused = answer.ask(index, question)
+    assert not refused.answered and refused.reason == answer.TOO_LITTLE and refused.confidence is None
 
 
 def test_lexical_answer_without_the_questions_sense_is_withdrawn(tmp_path, tiny_corpus):
     from natoqa.answer import MIN_CONFIDENCE, ask
 
-    # fallback -1: any fallback would answer, so a withdrawn answer shows it is not consulted.
-    ranker = tiny_ranker(tmp_path, tiny_corpus, fallback=-1.0, answer_maxsim=None)
+    # Fused by -maxsim alone, the re-ranked first answer is the lexical
+    # answer with the lowest maxsim: the judged one must be it, not the
+    # lexical first. fallback -1: a withdrawn answer shows no fallback ran.
+    ranker = tiny_ranker(
+        tmp_path, tiny_corpus, weights=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0), fallback=-1.0, answer_maxsim=None
+    )
     question = "Which bird glides with the longest wingspan?"
+    lexical = ask(ranker.index, question, top=dense.DEPTH)
     kept = ranker.ask(question, top=2)
-    assert kept.answered
+    assert kept.answered and lexical.answered
     qv, qt = ranker.question_vectors(question)
-    first = kept.answers[0]
-    maxsim = dense.maxsim(qt, ranker.passage_tokens(ranker.row[(first.document, first.passage.start_line)]))
-    confidence = ask(ranker.index, question, top=dense.DEPTH).confidence
-    meant = maxsim + dense.CONFIDENCE_SLOPE * (confidence - MIN_CONFIDENCE)
+
+    def maxsim(a):
+        return dense.maxsim(qt, ranker.passage_tokens(ranker.row[(a.document, a.passage.start_line)]))
+
+    assert maxsim(kept.answers[0]) < maxsim(lexical.answers[0]) - 1e-3
+    excess = dense.CONFIDENCE_SLOPE * (lexical.confidence - MIN_CONFIDENCE)
+    meant = maxsim(kept.answers[0]) + excess
     ranker.answer_maxsim = meant - 1e-6
     assert ranker.ask(question, top=2) == kept
+    # Between the two passages' values: the fused first is judged.
     ranker.answer_maxsim = meant + 1e-6
     withdrawn = ranker.ask(question, top=2)
     assert not withdrawn.answered and withdrawn.answers == () and withdrawn.reason == dense.NOT_MEANT
+    assert withdrawn.confidence is None
+    # --explain gives the numbers in the reason.
+    explained = ranker.ask(question, top=2, explain=True)
+    assert not explained.answered and explained.reason.startswith(dense.NOT_MEANT + " (maxsim ")
+    # rerank judges only when asked (bench/tools/abstain_fit.py re-ranks without judging).
+    assert ranker.rerank(lexical, qv, qt, 2).answered
 
 
 def test_cosines_of_passage_sentences_and_quote(tmp_path, tiny_corpus):

@@ -10,10 +10,14 @@ bench/quality.py does), and records: whether the lexical engine answers at
 its own threshold; its confidence in its first passage (computed even when
 it abstains); the fused first answer's maxsim and whether it is right
 (passage and Span@1); and the fallback's best passage, maxsim and rightness
-as if the lexical engine had abstained. Deciding from these is exactly what
-DenseRanker.ask does, so any setting's figures follow without asking again.
+as if the lexical engine had abstained. Deciding from these is what
+DenseRanker.ask does for the first answer, so any setting's figures follow
+without asking again. (One difference: with -k N the fallback may answer
+from its second passage when the first has no sentence to quote; the dump
+asks for one answer.)
 
-The grid keeps the settings that answer at least as many whole-corpus and
+The grid (ANSWER_MAXSIM 0.30-0.55 and FALLBACK_MAXSIM 0.46-0.60 in steps of
+0.01, CONFIDENCE_SLOPE 0-1.5 in steps of 0.25, 2 and 3) keeps the settings that answer at least as many whole-corpus and
 own-article questions right, on the tune half (even-numbered questions), as
 the lexical threshold alone with FALLBACK_MAXSIM 0.54, and of those picks
 the one that answers the fewest off-topic questions (then the most right).
@@ -94,7 +98,9 @@ def dump() -> None:
         if fb.answered:
             a = fb.answers[0]
             right = answerable and quality.holds_gold(a, item)
-            out += [right, right and span(a, item), a.score]
+            # The unrounded maxsim, as _fallback compares it (a.score is rounded).
+            p = ranker.row[(a.document, a.passage.start_line)]
+            out += [right, right and span(a, item), dense.maxsim(qt, ranker.passage_tokens(p))]
         else:
             out += [False, False, -1.0]
         return out
@@ -120,7 +126,8 @@ def dump() -> None:
 
 def decide(d: dict, answer_maxsim: float | None, slope: float, fallback: float):
     """Which questions the lexical answer (L) and the fallback (F) answer."""
-    min_confidence = 0.37  # natoqa.answer.MIN_CONFIDENCE
+    from natoqa.answer import MIN_CONFIDENCE as min_confidence
+
     lexical = d["natural"] & (d["m1"] > -1)
     if answer_maxsim is not None:
         lexical &= d["m1"] + slope * (d["conf"] - min_confidence) >= answer_maxsim
@@ -159,7 +166,7 @@ def fit() -> None:
     w0, o0, _ = figures(base, 0)
     chosen = []
     for answer_maxsim in np.round(np.arange(0.30, 0.555, 0.01), 2):
-        for slope in (0.0, 0.25, 0.5, 0.75, 1.0):
+        for slope in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0):
             for fallback in np.round(np.arange(0.46, 0.605, 0.01), 2):
                 rule = (float(answer_maxsim), slope, float(fallback))
                 w, o, f = figures(rule, 0)

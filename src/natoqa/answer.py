@@ -199,9 +199,10 @@ class Result:
     answered: bool
     answers: tuple[Answer, ...]
     reason: str = ""  # why there is no answer, when there is none
-    # The first answer's confidence (see `confidence`), for natoqa.dense's
-    # abstention; None with no answer (a refusal looks the same whether it
-    # came before ranking or after).
+    # With an answer, the lexical engine's confidence in its first passage
+    # (see `confidence`), which natoqa.dense weighs with its own signal;
+    # None without one (a refusal looks the same whether it came before
+    # ranking or after) and on natoqa.dense's fallback answers.
     confidence: float | None = None
 
 

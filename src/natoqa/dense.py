@@ -16,9 +16,10 @@ When the lexical engine abstains, the passage whose tokens cover the
 question's best (maxsim), among the FALLBACK_POOL closest to it, answers
 instead if that reaches FALLBACK_MAXSIM, quoted by its sentence closest to
 the question (see `DenseRanker.ask`). When it answers, the answer stands
-only if the first passage's maxsim and the lexical confidence together
-reach ANSWER_MAXSIM: words in common without the sense in common are how
-a question about something else gets answered.
+only if the re-ranked first passage's maxsim plus CONFIDENCE_SLOPE x the
+lexical confidence's excess over its threshold reaches ANSWER_MAXSIM:
+words in common without the sense in common are how a question about
+something else gets answered.
 
 Nothing here needs torch or transformers. The model is read from its
 `model.safetensors` (an 8-byte little-endian header length, a JSON header
@@ -125,15 +126,19 @@ WEIGHTS = (1.0, -0.806, 0.703, -0.121, 0.378, -0.138, 3.737)
 FALLBACK_POOL = 30
 FALLBACK_MAXSIM = 0.51
 
-# The lexical engine's answer stands only if its first passage's maxsim plus
-# CONFIDENCE_SLOPE x (its lexical confidence - answer.MIN_CONFIDENCE) reaches
-# ANSWER_MAXSIM (None: always): a passage that holds the question's rare
-# words but not their sense is usually an answer to another question. Of
+# The lexical engine's answer stands only if the re-ranked first passage's
+# maxsim plus CONFIDENCE_SLOPE x (the lexical confidence - answer.
+# MIN_CONFIDENCE) reaches ANSWER_MAXSIM (None: always); with the default
+# threshold and slope, maxsim + confidence >= 0.87. The confidence is the
+# lexical engine's in its own first passage (Result.confidence): both say
+# how much of the question the corpus answers, one by its words and one by
+# their sense, and a passage that holds the question's rare words but not
+# their sense is usually an answer to another question. Of
 # the lexical answers to off-topic questions (each article's asked of the
 # next) the median maxsim is 0.41; of those to a question's own article,
 # the first percentile is 0.48. ANSWER_MAXSIM, CONFIDENCE_SLOPE and
 # FALLBACK_MAXSIM were chosen together on the tune half, by grid (0.30-0.55
-# and 0.46-0.60 in steps of 0.01, slopes 0-1 in steps of 0.25), as the
+# and 0.46-0.60 in steps of 0.01, slopes 0-1.5 in steps of 0.25, 2, 3), as the
 # setting that answers the fewest off-topic questions while answering at
 # least as many own-article and whole-corpus questions right as the
 # lexical threshold alone with FALLBACK_MAXSIM 0.54 did. Tune half:
@@ -727,9 +732,9 @@ class DenseRanker:
 
     def rerank(self, result, qv: np.ndarray, qt: np.ndarray, top: int, judge: bool = False):
         """The result's answers in fused order, the first `top`, renumbered.
-        With `judge`, no answer (NOT_MEANT) when the first one's maxsim and
-        the result's lexical confidence fall short of ANSWER_MAXSIM (see
-        there)."""
+        With `judge`, no answer (NOT_MEANT) when the fused first answer's
+        maxsim plus CONFIDENCE_SLOPE x the result's lexical confidence over
+        MIN_CONFIDENCE falls short of answer_maxsim (see ANSWER_MAXSIM)."""
         answers = result.answers
         cosines = self.cosines(answers, qv, qt)
         lengths = [len(a.passage.text) for a in answers]
@@ -739,9 +744,16 @@ class DenseRanker:
         if judge and self.answer_maxsim is not None and result.confidence is not None:
             from natoqa.answer import MIN_CONFIDENCE
 
-            meant = cosines[order[0], 4] + CONFIDENCE_SLOPE * (result.confidence - MIN_CONFIDENCE)
+            maxsim_first = float(cosines[order[0], 4])
+            meant = maxsim_first + CONFIDENCE_SLOPE * (result.confidence - MIN_CONFIDENCE)
             if meant < self.answer_maxsim:
-                return replace(result, answered=False, answers=(), reason=NOT_MEANT)
+                reason = NOT_MEANT
+                if answers[0].explain is not None:  # --explain: the numbers behind it
+                    reason += (
+                        f" (maxsim {maxsim_first:.3f} + {CONFIDENCE_SLOPE:g} x (confidence"
+                        f" {result.confidence:.3f} - {MIN_CONFIDENCE:g}) < {self.answer_maxsim:g})"
+                    )
+                return replace(result, answered=False, answers=(), reason=reason, confidence=None)
         picked = []
         for rank_no, i in enumerate(order, 1):
             a = answers[i]
