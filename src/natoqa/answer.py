@@ -1346,7 +1346,7 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
             runner_up = ranked[rank_no] if rank_no < len(ranked) else None
             answer = replace(answer, explain=explain_answer(index, q, c, runner_up))
         answers.append(answer)
-    return Result(question, True, tuple(answers), confidence=conf)
+    return Result(question, True, tuple(answers), "", conf)
 
 
 def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
