@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 OUT = ROOT / "bench" / ".work" / "abstain.npz"
-SETTINGS = ("whole", "own", "off")
+# One row a question and setting (0 whole corpus, 1 own article, 2 off-topic).
 COLUMNS = ("half", "setting", "answerable", "natural", "conf", "y1", "s1", "m1", "y2", "s2", "m2")
 
 
