@@ -62,20 +62,14 @@ def test_features_are_shares(seed_index):
             assert x[names.index(name)] <= 1.0 + 1e-9
 
 
-def test_proximity_is_the_tightest_window(seed_index):
+def test_proximity_is_the_tightest_window():
     # (k - 1) / (w - 1): k distinct question terms, w the shortest run holding them.
-    class Q:
-        terms = ("a", "b", "c")
-
-    class S:
-        def __init__(self, terms):
-            self.terms = terms
-
-    class Idx:
-        sentences = {0: (S(("a", "x", "b", "y", "y", "a", "c", "b")),)}
-
-    assert answermod._proximity(Idx, Q, 0, 0) == pytest.approx(2 / 2)  # "a c b"
-    Idx.sentences = {0: (S(("a", "x", "x", "b")),)}
-    assert answermod._proximity(Idx, Q, 0, 0) == pytest.approx(1 / 3)
-    Idx.sentences = {0: (S(("a", "x")),)}
-    assert answermod._proximity(Idx, Q, 0, 0) == 0.0
+    wanted = frozenset(("a", "b", "c"))
+    closeness = answermod._closeness
+    assert closeness(("a", "x", "b", "y", "y", "a", "c", "b"), wanted)[0] == pytest.approx(2 / 2)  # "a c b"
+    assert closeness(("a", "x", "x", "b"), wanted)[0] == pytest.approx(1 / 3)
+    assert closeness(("a", "x"), wanted)[0] == 0.0
+    assert closeness(("a", "x", "a"), wanted) == (0.0, 2 / 3)  # one term twice: no window
+    # The density: the share of the sentence's terms that are the question's.
+    assert closeness(("a", "x", "x", "b"), wanted)[1] == 2 / 4
+    assert closeness((), wanted) == (0.0, 0.0)

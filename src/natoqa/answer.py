@@ -19,14 +19,19 @@ from __future__ import annotations
 import bisect
 import heapq
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from itertools import compress, repeat
-from operator import add, itemgetter, mul
+from functools import lru_cache, reduce
+from itertools import chain, compress, filterfalse, repeat
+from operator import add, attrgetter, itemgetter, mul
 
 from natoqa import firststage, shortanswer
 from natoqa import text as textmod
-from natoqa.index import KIND_KEY, PREFIX, Index, Memo, lucene_idf
+from natoqa.index import KIND_KEY, MERGE_MIN, PREFIX, Index, Memo, lucene_idf, merge_into
+
+# The zips run for every question or pool passage take no strict= (noqa:
+# B905): a keyword costs the call its parsing, some 1,000 instructions
+# (CPython 3.11), and what they pair has one length by construction.
 
 # How many passages get their sentences examined. Sentence evidence re-ranks
 # among these, so it must be more than the answers shown.
@@ -243,15 +248,17 @@ class Candidate:
     features: tuple[float, ...] = ()  # the re-ranker's, see RERANK_FEATURES
 
 
+_FIRST, _SECOND, _KIND = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
 def analyse(index: Index, question: str) -> Question:
     words = textmod.tokens_with_spans(question)
-    plain = [w for w, _, _ in words]
+    plain = list(map(_FIRST, words))
     stop = textmod.stopwords()
-    stem = textmod.stem
-    stems = [stem(w) for w in plain if w not in stop]
+    stems = list(map(textmod.stem, filterfalse(stop.__contains__, plain)))
     idf_of = index.idf
-    known = [idf_of[t] for t in stems if t in idf_of]
-    top_idf = max(known, default=index.unseen_idf)
+    known = list(map(idf_of.__getitem__, filter(idf_of.__contains__, stems)))
+    top_idf = max(known) if known else index.unseen_idf
     weights: dict[str, float] = {}
     mass = 0.0
     sequence = []
@@ -282,7 +289,7 @@ def analyse(index: Index, question: str) -> Question:
         index, question, words, stop, stems, telling, weights, top_idf, related, related_of, related_words
     )
     bigrams = {}
-    for a, b in zip(sequence, sequence[1:], strict=False):
+    for a, b in zip(sequence, sequence[1:]):  # noqa: B905
         if a and b and a != b:
             bigrams[f"{a} {b}"] = (weights[a] + weights[b]) / 2
     return Question(
@@ -320,7 +327,7 @@ def _relatives(index: Index, stems, telling, weights, top_idf):
             made = memo.get((word, base))
             if made is None:
                 near, far = _corpus_relatives(index, word)
-                names = frozenset(r for r, _ in near + far)
+                names = frozenset(map(_FIRST, near + far))
                 made = memo.put((word, base), (_weighted(near, far, base, ()) if names else (), names))
             found, names = made
             if not own.isdisjoint(names):
@@ -345,7 +352,7 @@ def _weighted(near, far, base: float, own) -> tuple[tuple[str, float, str], ...]
                 break
             if r in own:
                 continue
-            found.append((r, share * min(r_idf, base), kind))
+            found.append((r, share * (base if base < r_idf else r_idf), kind))  # min(), without its call
             n += 1
     return tuple(found)
 
@@ -360,7 +367,7 @@ def _phrase_relatives(
     if len(stems) < 2:
         return related, related_of, related_words
     pairs = []
-    for (a, _, a_end), (b, b_start, _) in zip(words, words[1:], strict=False):
+    for (a, _, a_end), (b, b_start, _) in zip(words, words[1:]):  # noqa: B905
         # Two words of one name: nothing but space between them.
         if a not in stop and b not in stop and not question[a_end:b_start].strip():
             pairs.append((a, b))
@@ -438,10 +445,10 @@ def rank(index: Index, q: Question, depth: int, exact: int | None = None) -> lis
     """
     mass = q.mass or 1.0
     title_docs: dict[int, float] = {}
-    for term, idf in zip(q.terms, q.idf, strict=False):
+    for term, idf in zip(q.terms, q.idf):  # noqa: B905
         for doc in index.title_postings.get(term, ()):
             title_docs[doc] = title_docs.get(doc, 0.0) + idf
-    k = max(depth, CANDIDATES)
+    k = depth if depth > CANDIDATES else CANDIDATES
     factor = _heading_factors(index)
     pool, acc = _full_pool(index, q, title_docs, factor, k)
     plan = _plan(q)
@@ -478,8 +485,13 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     # each passage's `where` by C iterators (map, compress, filter).
     # (own_terms pairs them: see _plan.)
     terms, idfs = q.terms, q.idf
-    groups = tuple((words, weight.__getitem__) for _, words, weight in related)
-    pairs, pair_weights = tuple(zip(*q.bigrams, strict=True)) or ((), ())
+    # One loop for both, not two generators (functions made and run).
+    groups = []
+    related_top = 0.0  # each related word at its best relative's weight
+    for _, words, weight in related:
+        groups.append((words, weight.__getitem__))
+        related_top += max(weight.values()) if weight else 0.0
+    pairs, pair_weights = tuple(zip(*q.bigrams)) or ((), ())  # noqa: B905
     w = _named_weights(RERANK)
     # What a sentence's or the passage's matched IDF can reach, per unit:
     # the best sentence, its neighbours (two), the passage, proximity and
@@ -496,7 +508,6 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     # and a tight one, with only the relatives the passage holds, are
     # worked out for a passage the rougher ones cannot rule out, before
     # scoring it in full.
-    related_top = sum(max(weight.values(), default=0.0) for _, _, weight in related)
     shares_top = (
         w["document"] * sum(idfs) + (w["telling"] + w["telling_sentence"] + w["local"] + w["local_sentence"]) * mass
     )
@@ -520,13 +531,16 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
         doc = doc_of[p]
         a = acc[p]
         title = title_get(doc, 0.0)
+        # max(0.0, unmatched) as a comparison: max() parses its arguments
+        # as keywords in every call (CPython 3.11), some 600 instructions.
+        unmatched = 1.0 - own / mass
         base = (
             w_bm25 * a
             + w_title * title
             + c_votes * votes_get(doc, 0)
             + c_relative * a
             + c_first / (1 + place)
-            + c_unmatched * max(0.0, 1.0 - own / mass)
+            + c_unmatched * (unmatched if unmatched > 0.0 else 0.0)
             + c_fixed
         )
         if pairs:
@@ -605,9 +619,19 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
         # set a bar (their full scores); only passages that could reach it
         # get a full key. The keys compared are the same as below.
         title_max = W_TITLE * max(title_docs.values(), default=0.0)
-        cut = _bar(index, acc, title_docs, factor, k) * (1 - _SLACK) - title_max
-        near = compress(acc.keys(), map(cut.__le__, acc.values()))
-        keys = [(-(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
+        # One walk of every score, not two: the passages within title_max
+        # of the k-th best BM25 hold those that set the bar and, unless a
+        # heading among them puts the bar below that BM25, every passage
+        # that can reach it (bar >= kth gives cut >= floor: the same steps,
+        # each rounding monotonically).
+        kth = _kth_largest(acc.values(), k)
+        floor = kth * (1 - _SLACK) - title_max
+        near = [(p, s) for p, s in acc.items() if s >= floor]
+        bar = _bar_of(index, near, kth, title_docs, factor, k)
+        if bar < kth:
+            near = acc.items()
+        cut = bar * (1 - _SLACK) - title_max
+        keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in near if s >= cut]
     elif title_docs:
         keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in acc.items()]
     else:
@@ -699,13 +723,31 @@ _np = False
 def _bar(index: Index, acc: dict[int, float], title_docs, factor, k: int) -> float:
     """The k-th best full first-stage score (title and heading factor in)
     among the passages with the k best BM25 scores: a score every passage
-    of the pool reaches. (The passages at or above a score are picked by C
-    iterators.)"""
+    of the pool reaches. (The passages at or above a score are picked by a
+    comprehension: a float comparison there costs half what one through
+    map(bar.__le__, ...) does, a method-wrapper's call.)"""
+    return _bar_of(index, acc.items(), _kth_largest(acc.values(), k), title_docs, factor, k)
+
+
+def _bar_of(index: Index, items, kth: float, title_docs, factor, k: int) -> float:
+    """_bar from `items`, (passage, BM25) pairs holding every passage whose
+    BM25 reaches `kth`, the k-th best."""
     doc_of = index.passage_doc
     title_get = title_docs.get
-    kth = heapq.nlargest(k, acc.values())[-1]
-    best = compress(acc.keys(), map(kth.__le__, acc.values()))
-    return heapq.nlargest(k, [(acc[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p in best])[-1]
+    return _kth_largest([(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p] for p, s in items if s >= kth], k)
+
+
+def _kth_largest(values, k: int) -> float:
+    """heapq.nlargest(k, values)[-1] (the smallest of fewer than k): by C's
+    sort up to KTH_SORT_MAX values, past them by nlargest's one walk in
+    Python (600 floats cost the sort 10% less, 5,000 cost it 85% more)."""
+    if len(values) > KTH_SORT_MAX:
+        return heapq.nlargest(k, values)[-1]
+    ordered = sorted(values)
+    return ordered[-k] if k <= len(ordered) else ordered[0]
+
+
+KTH_SORT_MAX = 1_000
 
 
 # Above this many matching passages, _full_pool keys only those that can
@@ -742,7 +784,7 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
     if extra + title_max >= bar:
         return None
     cut = bar - extra - title_max
-    survivors = list(compress(acc.keys(), map(cut.__le__, acc.values())))
+    survivors = [p for p, s in acc.items() if s >= cut]
     if len(survivors) * len(q.related) > LOOKUPS:
         return None
     # What _add_related would add to each survivor, added in its order: a
@@ -770,10 +812,9 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
             scores[p] = scores[p] + v
     # Relatives only add: the k passages that set the bar still reach it,
     # so a survivor that cannot reach it even with the best title score is
-    # not in the pool (picked by C iterators; its key is never needed).
+    # not in the pool (its key is never needed).
     reach = bar - title_max
-    near = compress(scores.keys(), map(reach.__le__, scores.values()))
-    keys = [(-(scores[p] + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p in near]
+    keys = [(-(s + W_TITLE * title_get(doc_of[p], 0.0)) * factor[p], p) for p, s in scores.items() if s >= reach]
     return _smallest(k, keys), scores
 
 
@@ -804,10 +845,13 @@ def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
     """A word's best relative adds to a passage that lacks the word itself."""
     get = acc.get
     for term, relatives in q.related:
-        ps, vs = _related_postings(index, term, relatives)
-        # acc[p] = acc.get(p, 0.0) + v for each pair, the loop run by C
-        # iterators (each p appears once, so no read sees its own write).
-        acc.update(zip(ps, map(add, map(get, ps, repeat(0.0)), vs), strict=True))
+        found = _related_postings(index, term, relatives)
+        # acc[p] = acc.get(p, 0.0) + v for each of the word's passages: by
+        # one zip of C iterators, or for a long list by merge_into.
+        if len(found) < MERGE_MIN:
+            acc.update(zip(found, map(add, map(get, found, repeat(0.0)), found.values())))  # noqa: B905
+        else:
+            merge_into(acc, found, add)
 
 
 # The most (passage, weight) pairs _related_postings keeps: a bound on its
@@ -815,11 +859,12 @@ def _add_related(index: Index, q: Question, acc: dict[int, float]) -> None:
 RELATED_MEMO = 2_000_000
 
 
-def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], list[float]]:
-    """(passages, weights): for each passage lacking `term`, the best weight
+def _related_postings(index: Index, term: str, relatives) -> dict[int, float]:
+    """Passage -> weight: for each passage lacking `term`, the best weight
     of its relatives there. A pure function of the word and its weighted
     relatives over a fixed index, so it is memoized on them: questions
-    share their words far more often than they repeat."""
+    share their words far more often than they repeat. (Read, never
+    changed: _add_related merges it into a question's scores.)"""
     key = (term, relatives)
     memo = _memo(index, "_related_memo", RELATED_MEMO)
     found = memo.get(key)
@@ -827,20 +872,25 @@ def _related_postings(index: Index, term: str, relatives) -> tuple[list[int], li
         return found
     postings = index.postings
     # The first relative's weights go in whole (a C-level build); later
-    # ones replace a weight only where they beat it.
-    (r, w, _), rest = relatives[0], relatives[1:]
-    found_ids, found_weights = postings[r].ids, postings[r].weights
-    best: dict[int, float] = dict(zip(found_ids, [w * t for t in found_weights], strict=True))
-    best_get = best.get
-    for r, w, _ in rest:
-        # best[p] = max(best.get(p, 0.0), w * tf weight), by C iterators.
-        ids, weights = postings[r].ids, postings[r].weights
-        best.update(zip(ids, map(max, map(best_get, ids, repeat(0.0)), map(mul, repeat(w), weights)), strict=True))
+    # ones replace a weight only where they beat it: best[p] =
+    # max(best.get(p, 0.0), w * tf weight) (merge_into).
+    best: dict[int, float] = {}
+    for r, w, _ in relatives:
+        listing = postings[r]
+        ids = listing.ids
+        products = map(mul, repeat(w), listing.weights)
+        if not best:
+            best = dict(zip(ids, products))  # noqa: B905
+        elif len(ids) < MERGE_MIN:
+            best.update(zip(ids, map(max, map(best.get, ids, repeat(0.0)), products)))  # noqa: B905
+        else:
+            merge_into(best, dict(zip(ids, products)), max)  # noqa: B905
     # Set membership over the word's passages, not a look into every
-    # passage's sentence map.
-    own = index.placed(term) if term else ()
-    ps = [p for p in best if p not in own]
-    return memo.put(key, (ps, [best[p] for p in ps]), len(ps))
+    # passage's sentence map; the others keep their order.
+    if term:
+        for p in best.keys() & index.placed(term):
+            del best[p]
+    return memo.put(key, best, len(best))
 
 
 # The most (passage, weight) pairs _weights_map keeps in all.
@@ -879,56 +929,73 @@ def _plan(q: Question) -> tuple:
             if w > weight.get(r, -1.0):
                 weight[r] = w
         related.append((term, tuple(weight), weight))
-    return tuple(zip(q.terms, q.idf, strict=False)), tuple(related)
+    return tuple(zip(q.terms, q.idf)), tuple(related)  # noqa: B905
 
 
 class _Pool:
     """What the re-ranker knows of a question's whole pool: each document's
     passages in it, the best BM25, the question's telling weight, and a
-    memo of document shares (see _document_share)."""
+    memo of each document's local weights and share (see local)."""
 
-    __slots__ = ("docs", "votes", "size", "top_bm25", "telling", "telling_terms", "telling_weights", "locals", "exacts")
+    __slots__ = (
+        "votes",
+        "size",
+        "top_bm25",
+        "telling",
+        "telling_terms",
+        "telling_weights",
+        "terms",
+        "wanted",
+        "locals",
+        "exacts",
+    )
 
     def __init__(self, index: Index, q: Question, pool, acc) -> None:
-        self.docs: dict[int, float] = {}
-        self.votes: dict[int, int] = {}
-        doc_of = index.passage_doc
-        for p in pool:
-            self.votes[doc_of[p]] = self.votes.get(doc_of[p], 0) + 1
+        # Counted by C (a loop here was a seed question's 170 opcodes).
+        self.votes: dict[int, int] = Counter(map(index.passage_doc.__getitem__, pool))
         self.size = len(pool) or 1
-        self.top_bm25 = max([acc[p] for p in pool], default=0.0) or 1.0
+        self.top_bm25 = (max(map(acc.__getitem__, pool)) if pool else 0.0) or 1.0
         total = 0.0
         for _, w in q.telling:
             total += w
         self.telling = total or 1.0
-        self.telling_terms, self.telling_weights = tuple(zip(*q.telling, strict=True)) or ((), ())
+        self.telling_terms, self.telling_weights = tuple(zip(*q.telling)) or ((), ())  # noqa: B905
+        self.terms = q.terms
+        self.wanted = frozenset(q.terms)  # a set: tested once per sentence term (see _closeness)
         self.locals: dict[int, tuple] = {}
         # Each passage's exact features, worked out for its bound and read
         # again when it is scored.
         self.exacts: dict[tuple[int, float], tuple[float, ...]] = {}
 
-    def local(self, index: Index, p: int, own_terms) -> tuple[tuple[tuple[str, float], ...], float]:
-        """The question's own terms weighted by their IDF among the passages
-        of p's document (Lucene's form, as index.lucene_idf), and the sum of
-        those weights: a word every passage of the document uses tells its
-        passages apart no better than a stopword (memoized per document)."""
+    def local(self, index: Index, p: int, own_terms) -> tuple[float, tuple[float, ...], float]:
+        """(total, weights, document share) for p's document: the question's
+        own terms weighted by their IDF among the passages of the document
+        (Lucene's form, as index.lucene_idf; `weights` is parallel to the
+        question's terms) and the sum of those weights, for a word every
+        passage of the document uses tells its passages apart no better
+        than a stopword; and the IDF of the own terms some passage of the
+        document holds. Memoized per document: both come from the same
+        counts, looked up once."""
         doc = index.passage_doc[p]
         found = self.locals.get(doc)
         if found is None:
             lo, hi = _document_range(index, p)
             n = hi - lo
-            weighted = []
+            counts = _memo(index, "_count_memo", COUNT_MEMO)
+            weights = []
             total = 0.0
-            for term, _ in own_terms:
-                w = lucene_idf(n, _count_in(index, term, lo, hi))
-                weighted.append((term, w))
+            share = 0.0
+            for term, idf in own_terms:
+                # _count_in's memo read here, its call made only on a miss.
+                count = counts.get((term, lo))
+                if count is None:
+                    count = _count_in(index, term, lo, hi)
+                w = lucene_idf(n, count)
+                weights.append(w)
                 total += w
-            found = self.locals[doc] = (
-                tuple(weighted),
-                total or 1.0,
-                tuple(t for t, _ in weighted),
-                tuple(w for _, w in weighted),
-            )
+                if count:
+                    share += idf
+            found = self.locals[doc] = (total or 1.0, tuple(weights), share)
         return found
 
     def telling_share(self, present) -> float:
@@ -944,11 +1011,11 @@ class _Pool:
         if found is not None:
             return found
         present = index.where[p].__contains__
-        _, total, terms, weights = self.local(index, p, own_terms)
+        total, weights, document = self.local(index, p, own_terms)
         # Summed by C iterators in the terms' order: the same floats as a loop.
-        local = sum(compress(weights, map(present, terms)), 0.0)
+        local = sum(compress(weights, map(present, self.terms)), 0.0)
         found = self.exacts[(p, bm25)] = (
-            _document_share(index, own_terms, p, self.docs),
+            document,
             self.votes.get(index.passage_doc[p], 0) / self.size,
             bm25 / self.top_bm25,
             self.telling_share(present) / self.telling,
@@ -968,10 +1035,12 @@ def _candidate(
     weights = [0.0] * n
     own_terms, related = plan or _plan(q)
     held = 0.0  # the passage's matched IDF: each word once, else its best relative
+    holding = []  # (IDF, sentences) of each own term the passage holds, for _pair
     for term, idf in own_terms:
         found = get(term)
         if found:
             held += idf
+            holding.append((idf, found))
             for i in found:
                 weights[i] += idf
     present = where.__contains__
@@ -1019,12 +1088,15 @@ def _candidate(
     if pool is None:
         pool = _Pool(index, q, (p,), {p: bm25})
     document, votes, relative, telling, local = pool.exact(index, q, p, bm25, own_terms)
-    holds = _sentence_holds(index, p, best)
-    weighted, local_total, _, _ = pool.local(index, p, own_terms)
-    local_sentence = 0.0
-    for term, w in weighted:
-        if holds(term):
-            local_sentence += w
+    sentences = index.sentences[p]
+    terms = sentences[best].terms if sentences else ()
+    holds = frozenset(terms).__contains__
+    local_total, local_weights, _ = pool.local(index, p, own_terms)
+    # Summed in the terms' order by reduce, a loop's floats on any Python
+    # (sum's are compensated from 3.12 on).
+    local_sentence = reduce(add, compress(local_weights, map(holds, pool.terms)), 0.0)
+    proximity, density = _closeness(terms, pool.wanted)
+    unmatched = 1.0 - held / mass
     features = (
         bm25 / mass,
         title / mass,
@@ -1034,8 +1106,8 @@ def _candidate(
         best_nb / mass,
         held / mass,
         bigram / mass,
-        _proximity(index, q, p, best) * weights[best] / mass,
-        _pair(where, own_terms, best, n) / mass,
+        proximity * weights[best] / mass,
+        _pair(holding, best, n) / mass,
         1.0 / (1 + first),
         document / mass,
         votes,
@@ -1044,60 +1116,34 @@ def _candidate(
         pool.telling_share(holds) / pool.telling,
         local,
         local_sentence / local_total,
-        _density(index, q, p, best) * weights[best] / mass,
-        max(0.0, 1.0 - held / mass),
+        density * weights[best] / mass,
+        unmatched if unmatched > 0.0 else 0.0,  # max(0.0, unmatched), without its call
         1.0 / (1 + best),
     )
-    score = 0.0
-    for w, x in zip(RERANK, features, strict=True):
-        score += w * x
+    # The weighted sum in C, added in the features' order as a loop would
+    # (RERANK's length is checked where _named_weights pairs it with the names).
+    score = reduce(add, map(mul, RERANK, features), 0.0)
     if index.heading[p]:
         score *= HEADING
-    return Candidate(
-        passage=p,
-        score=score,
-        bm25=bm25,
-        title=title,
-        sentence=best,
-        sentence_weight=sentence_weight,
-        bigram=bigram,
-        neighbour=best_nb,
-        weights=tuple(weights),
-        features=features,
-    )
+    # Positional: keyword parsing costs a call several times over.
+    return Candidate(p, score, bm25, title, best, sentence_weight, bigram, best_nb, tuple(weights), features)
 
 
-def _density(index: Index, q: Question, p: int, i: int) -> float:
-    """The share of sentence i's terms that are question terms."""
-    sentences = index.sentences[p]
-    if not sentences or not sentences[i].terms:
-        return 0.0
-    terms = sentences[i].terms
-    wanted = frozenset(q.terms)  # a set: tested once per sentence term
-    return sum(map(wanted.__contains__, terms)) / len(terms)
-
-
-def _sentence_holds(index: Index, p: int, i: int):
-    """A membership test for sentence i of passage p's terms."""
-    sentences = index.sentences[p]
-    if not sentences:
-        return frozenset().__contains__
-    return frozenset(sentences[i].terms).__contains__
-
-
-def _proximity(index: Index, q: Question, p: int, i: int) -> float:
-    """How close the question's own terms stand in sentence i of passage p:
-    (k - 1) / (w - 1) for the k distinct terms it holds and the shortest run
-    of its terms holding them all (w terms long); 0 below two terms."""
-    sentences = index.sentences[p]
-    if not sentences:
-        return 0.0
-    wanted = frozenset(q.terms)  # a set: tested once per sentence term
-    terms = sentences[i].terms
-    hits = [(pos, t) for pos, t in enumerate(terms) if t in wanted]
-    k = len(dict.fromkeys(t for _, t in hits))
+def _closeness(terms, wanted) -> tuple[float, float]:
+    """(proximity, density) of a sentence's terms: how close the question's
+    own terms (`wanted`) stand in it, (k - 1) / (w - 1) for the k distinct
+    terms it holds and the shortest run of its terms holding them all (w
+    terms long), 0 below two terms; and the share of its terms that are
+    the question's. The hits are counted in C, and listed only for a
+    sentence with two terms or more to place."""
+    count = sum(map(wanted.__contains__, terms))
+    if not count:
+        return 0.0, 0.0
+    density = count / len(terms)
+    k = len(wanted.intersection(terms)) if count > 1 else 1
     if k < 2:
-        return 0.0
+        return 0.0, density
+    hits = [(pos, terms[pos]) for pos in compress(range(len(terms)), map(wanted.__contains__, terms))]
     # The shortest window of hits holding all k terms (two pointers).
     counts: dict[str, int] = {}
     have, lo, width = 0, 0, len(terms)
@@ -1107,51 +1153,33 @@ def _proximity(index: Index, q: Question, p: int, i: int) -> float:
             have += 1
         while have == k:
             start, first = hits[lo]
-            width = min(width, pos - start + 1)
+            if pos - start + 1 < width:
+                width = pos - start + 1
             counts[first] -= 1
             if not counts[first]:
                 have -= 1
             lo += 1
-    return (k - 1) / (width - 1)
+    return (k - 1) / (width - 1), density
 
 
-def _pair(where, own_terms, best: int, n: int) -> float:
+def _pair(holding, best: int, n: int) -> float:
     """The IDF of the question's own terms that sentence `best` and its
-    better neighbour hold between them (each term once)."""
+    better neighbour hold between them (each term once); `holding` is
+    (IDF, sentences) for each own term the passage holds, in order."""
     value = 0.0
     for j in (best - 1, best + 1):
         if j < 0 or j >= n:
             continue
         total = 0.0
-        for term, idf in own_terms:
-            found = where.get(term)
-            if found and (best in found or j in found):
+        for idf, found in holding:
+            if best in found or j in found:
                 total += idf
         if total > value:
             value = total
     if not value:
-        for term, idf in own_terms:
-            found = where.get(term)
-            if found and best in found:
+        for idf, found in holding:
+            if best in found:
                 value += idf
-    return value
-
-
-def _document_share(index: Index, own_terms, p: int, docs) -> float:
-    """The IDF of the question's own terms that some passage of p's document
-    holds (memoized per document in `docs`, one question's memo)."""
-    doc = index.passage_doc[p]
-    if docs is not None:
-        found = docs.get(doc)
-        if found is not None:
-            return found
-    lo, hi = _document_range(index, p)
-    value = 0.0
-    for term, idf in own_terms:
-        if _in_passages(index, term, lo, hi):
-            value += idf
-    if docs is not None:
-        docs[doc] = value
     return value
 
 
@@ -1205,23 +1233,29 @@ def confidence(index: Index, q: Question, c: Candidate) -> float:
     held = 0.0
     titled = 0.0
     related_of = q.related_of or (-1,) * len(q.telling)
-    for (term, w), k in zip(q.telling, related_of, strict=False):
-        relatives = q.related[k][1] if k >= 0 else ()
-        near = [r for r, _, kind in relatives if kind == "near"]
+    for (term, w), k in zip(q.telling, related_of):  # noqa: B905
+        # The tests on `near` by C iterators and set methods: in CPython
+        # 3.11 a comprehension is a function made and called each time.
+        if k >= 0:
+            relatives = q.related[k][1]
+            near = [r for r, _, kind in relatives if kind == "near"]
+        else:
+            relatives = near = ()
         if term and term in present:
             held += w
-        elif any(r in present for r in near):
+        elif any(map(present.__contains__, near)):
             held += RELATED_CONFIDENCE * w
         elif term and _in_passages(index, term, lo, hi):
             held += CONF_DOCUMENT * w
-        if (term and term in in_sentence) or any(r in in_sentence for r in near):
+        if (term and term in in_sentence) or not in_sentence.isdisjoint(near):
             held += W_CONF_SENTENCE * w
-        elif any(r in in_sentence for r, _, kind in relatives if kind == "far"):
+        elif relatives and any(r in in_sentence for r, _, kind in relatives if kind == "far"):
             held += W_CONF_SENTENCE * CONF_FAR * w
         if term and _in_title(index, term, doc):
             titled += w
     total += CONF_PRIOR
-    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total)
+    value = held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total
+    return value if value < 1.0 else 1.0  # min(1.0, value), without its call
 
 
 def may_answer(index: Index, q: Question) -> bool:
@@ -1246,9 +1280,9 @@ def confidence_bound(index: Index, q: Question) -> float:
     held = 0.0
     titled = 0.0
     related_of = q.related_of or (-1,) * len(q.telling)
-    for (term, w), k in zip(q.telling, related_of, strict=False):
+    for (term, w), k in zip(q.telling, related_of):  # noqa: B905
         relatives = q.related[k][1] if k >= 0 else ()
-        near = "near" in map(itemgetter(2), relatives)
+        near = "near" in map(_KIND, relatives)
         # A telling term is a corpus term (the word's own or its stand-in), or "".
         if term:
             held += w
@@ -1261,7 +1295,8 @@ def confidence_bound(index: Index, q: Question) -> float:
         if term and titles.get(term):
             titled += w
     total += CONF_PRIOR
-    return min(1.0, held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total)
+    value = held / (total * (1.0 + W_CONF_SENTENCE)) + W_CONF_TITLE * titled / total
+    return value if value < 1.0 else 1.0  # min(1.0, value), without its call
 
 
 def _document_range(index: Index, p: int) -> tuple[int, int]:
@@ -1333,7 +1368,7 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
     if not may_answer(index, q):
         return Result(question, False, (), TOO_LITTLE)
     # The answers shown, and the runner-up --explain names, must be exact.
-    ranked = rank(index, q, max(top, CANDIDATES), exact=top + 1 if explain else top)
+    ranked = rank(index, q, top if top > CANDIDATES else CANDIDATES, exact=top + 1 if explain else top)
     if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
     conf = confidence(index, q, ranked[0])
@@ -1352,8 +1387,9 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
 def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
     passage = index.corpus.passages[c.passage]
     present = index.where[c.passage]
-    matched = tuple(t for t in q.terms if t in present)
-    coverage = sum(idf for t, idf in zip(q.terms, q.idf, strict=False) if t in present) / (q.mass or 1.0)
+    held = list(map(present.__contains__, q.terms))
+    matched = tuple(compress(q.terms, held))
+    coverage = sum(compress(q.idf, held)) / (q.mass or 1.0)
     first, last = _quote_sentences(index, q, c)
     sentences = index.sentences[c.passage]
     if first is None:
@@ -1390,12 +1426,15 @@ TRIM_SHORT = 0.0  # the short answer's worth in that choice, a share of the ques
 _CLAUSE_END = re.compile(r"[,;:\u2014\u2013]\s+|\s+[\u2014\u2013-]{1,2}\s+|\.\s+")
 
 
+_TERMS = attrgetter("terms")
+
+
 def _known_terms(text: str, sentences, first: int | None, last: int | None, start: int, end: int):
     """The index's terms of sentences first..last, quoted as text[start:end]:
     the quote's own stems when it cuts no token (else None)."""
     if first is None or not (textmod.uncut(text, start) and textmod.uncut(text, end)):
         return None
-    return tuple(term for sentence in sentences[first : last + 1] for term in sentence.terms)
+    return tuple(chain.from_iterable(map(_TERMS, sentences[first : last + 1])))
 
 
 def _bounds(text: str, start: int, end: int, q: Question, known=None) -> tuple[int, int] | None:
@@ -1448,6 +1487,8 @@ def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tu
         for r, w, _ in relatives:
             weights.setdefault(r, w)
     terms = [(pos, t) for pos, t in spans if t in weights]
+    # In text order: the terms of a run [a, b) are a slice, found by bisection.
+    positions, names = list(map(_FIRST, terms)), list(map(_SECOND, terms))
     best, best_key = (start, end), None
     for i in range(len(cuts) - 1):
         for j in range(i + 1, len(cuts)):
@@ -1461,7 +1502,8 @@ def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tu
             # keeps more context around the answer.
             # Summed in first-seen order, never a set's: float sums must not
             # depend on the interpreter's hash seed.
-            weight = sum(weights[t] for t in dict.fromkeys(t for pos, t in terms if a <= pos < b))
+            held = names[bisect.bisect_left(positions, a) : bisect.bisect_left(positions, b)]
+            weight = sum(map(weights.__getitem__, dict.fromkeys(held)))
             key = (weight + TRIM_SHORT * holds_short * (q.mass or 1.0), b - a)
             if best_key is None or key > best_key:
                 best, best_key = (a, b), key
@@ -1494,7 +1536,7 @@ def _quote_sentences(index: Index, q: Question, c: Candidate):
         return None, None
     best = c.sentence
     first = last = best
-    weights = dict(zip(q.terms, q.idf, strict=False))
+    weights = dict(zip(q.terms, q.idf))  # noqa: B905
     own = set(sentences[best].terms)
 
     def gain(i: int) -> float:
@@ -1503,7 +1545,7 @@ def _quote_sentences(index: Index, q: Question, c: Candidate):
         return sum(weights[t] for t in dict.fromkeys(sentences[i].terms) if t in weights and t not in own)
 
     before, after = gain(best - 1), gain(best + 1)
-    if max(before, after) / (q.mass or 1.0) >= JOIN_SHARE:
+    if (after if after > before else before) / (q.mass or 1.0) >= JOIN_SHARE:
         if after >= before:
             last = best + 1
         else:

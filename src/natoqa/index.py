@@ -31,6 +31,10 @@ from operator import add, mul, truediv
 from natoqa import text as textmod
 from natoqa.corpus import Corpus
 
+# The zips run for every question or pool passage take no strict= (noqa:
+# B905): a keyword costs the call its parsing, some 1,000 instructions
+# (CPython 3.11), and what they pair has one length by construction.
+
 # k1 below Robertson's 1.2: passages are short, so term frequency should
 # saturate early; b as Anserini/Lucene use it. Tuned in bench/quality.py.
 K1 = 0.9
@@ -254,17 +258,23 @@ class Index:
     def scores_weighted(self, query_terms, weights) -> dict[int, float]:
         """BM25 with a given weight per query term in place of its IDF."""
         acc: dict[int, float] = {}
-        get = acc.get
         postings = self.postings
-        for term, w in zip(query_terms, weights, strict=False):
+        for term, w in zip(query_terms, weights):  # noqa: B905
             found = postings.get(term)
-            if found:
-                # acc[p] = acc.get(p, 0.0) + w * tf weight for each posting,
-                # the loop run by C iterators (a passage appears once a list).
-                ids = found.ids
-                acc.update(
-                    zip(ids, map(add, map(get, ids, repeat(0.0)), map(mul, repeat(w), found.weights)), strict=True)
-                )
+            if not found:
+                continue
+            # acc[p] = acc.get(p, 0.0) + w * tf weight for each posting (a
+            # passage appears once a list), by C iterators. The first
+            # term's products are the scores (0.0 + x is x: x >= 0); a
+            # long list merges in (merge_into), a short one is added here.
+            ids = found.ids
+            products = map(mul, repeat(w), found.weights)
+            if not acc:
+                acc = dict(zip(ids, products))  # noqa: B905
+            elif len(ids) < MERGE_MIN:
+                acc.update(zip(ids, map(add, map(acc.get, ids, repeat(0.0)), products)))  # noqa: B905
+            else:
+                merge_into(acc, dict(zip(ids, products)), add)  # noqa: B905
         return acc
 
     def search(self, query_terms, top: int) -> list[Hit]:
@@ -272,6 +282,30 @@ class Index:
         acc = self.scores(query_terms)
         best = sorted(acc.items(), key=lambda item: (-item[1], item[0]))[:top]
         return [Hit(p, s) for p, s in best]
+
+
+# Below this many pairs a posting list is added to the scores by one zip
+# of C iterators; from it on, by merge_into's set intersection and copies.
+MERGE_MIN = 16
+
+
+def merge_into(acc: dict, new: dict, op) -> None:
+    """acc[p] = op(acc.get(p, 0.0), v) for each (p, v) of `new`, in new's
+    order, for an `op` with op(0.0, v) == v (add, max: the weights are >=
+    0): the same floats, keys and key order as acc.update(zip(new,
+    map(op, map(acc.get, new, repeat(0.0)), new.values()))). Only the
+    passages both hold (a C-level set intersection) go through op; the
+    others are copied dict to dict, a fraction of the zip's cost a pair
+    (some 1,400 instructions: two maps, a call of op and of acc.get), and
+    most passages a posting list reaches have no score yet."""
+    common = acc.keys() & new.keys()
+    if common:
+        # Read before the copy overwrites them; a set iterates in one order.
+        fixed = dict(zip(common, map(op, map(acc.__getitem__, common), map(new.__getitem__, common))))  # noqa: B905
+        acc.update(new)
+        acc.update(fixed)
+    else:
+        acc.update(new)
 
 
 class PostingList:

@@ -372,6 +372,7 @@ class Writer:
         self.no_color = no_color
         self.pending: list[dict] = []
         self._console = None
+        self._render = None  # natoqa.render, once text() has imported it
         self.out = sys.stdout
 
     @property
@@ -400,8 +401,13 @@ class Writer:
     def text(self, result: Result) -> str:
         """What the JSON Lines or quiet format writes for a result (also
         what a worker process sends back for it, see natoqa.workers)."""
-        from natoqa import render
+        render = self._render
+        if render is None:
+            # Imported once: `from natoqa import render` run in every call
+            # costs it importlib's _handle_fromlist, 4,000 instructions.
+            from natoqa import render
 
+            self._render = render
         if self.fmt == "jsonl":
             return render.to_json(render.result_dict(result)) + "\n"
         return "".join(line + "\n" for line in render.quiet_lines(result))

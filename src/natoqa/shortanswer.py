@@ -26,6 +26,10 @@ from operator import itemgetter
 
 from natoqa import text as textmod
 
+# The zips run for every question or pool passage take no strict= (noqa:
+# B905): a keyword costs the call its parsing, some 1,000 instructions
+# (CPython 3.11), and what they pair has one length by construction.
+
 PERSON, PLACE, DATE, NUMBER, THING = "person", "place", "date", "number", "thing"
 
 _HOW_NUMBER = frozenset("many much long far old large big tall high often fast deep wide heavy few hot cold".split())
@@ -306,7 +310,7 @@ _PHRASE_GLUE = frozenset("of and".split())
 _ARTICLES = frozenset("the a an".split())
 MAX_JOINS = 1
 _CLAUSE_END = re.compile(r"[.!?;:]")
-_first = itemgetter(0)
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 @lru_cache(maxsize=1)
@@ -427,10 +431,13 @@ def _quote_parts(index, p: int, passage_text: str, start: int, end: int, sentenc
 
 
 def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
-    """Every candidate of the quote, scored, best first. `bounds`, when
-    given, are the quote's (start, end) offsets after trimming."""
+    """Every candidate of the quote, scored, best first, as (score, first
+    token, last token, kind, distance), and the quote's token starts and
+    ends (offsets in the passage): the one or two candidates read are
+    turned into offsets, not all. `bounds`, when given, are the quote's
+    (start, end) offsets after trimming."""
     if first is None:
-        return []
+        return [], (), ()
     passage_text = index.corpus.passages[p].text
     sentences = index.sentences[p]
     start, end = bounds or (sentences[first].start, sentences[last].end)
@@ -440,7 +447,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     n = len(words)
     # A relative standing in for a question word ("concerned" for "worry")
     # repeats the question as much as the word itself.
-    relatives = chain.from_iterable(rel for _, rel in q.related)
+    relatives = chain.from_iterable(map(_second, q.related))
     asked = set(q.terms).union(map(textmod.stem, q.words), map(_first, relatives))
     # Each token tested against the question once, not once per candidate
     # holding it. The hits are the asked tokens that are no stopwords.
@@ -448,7 +455,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     hits = [k for k in compress(range(n), asked_at) if not stops[k]]
     # How much of the question surrounds each token: the answer sits where
     # the question's words gather, not next to one stray match.
-    idf = dict(zip(q.terms, q.idf, strict=False))
+    idf = dict(zip(q.terms, q.idf))  # noqa: B905
     total = sum(idf.values()) or 1.0
     hit_weight = [(stems[k], idf.get(stems[k], 0.0)) for k in hits]
     gathered_in: dict[tuple[int, int], float] = {}  # per run of hits: candidates share windows
@@ -487,7 +494,7 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 weight += W_FOCUS
             elif q.kind == THING and not (all(stops[a0:a]) and all(stops[b + 1 : b0 + 1])):
                 weight -= W_TRIMMED  # content words were trimmed
-        elif all(asked_at[k] for k in range(a, b + 1) if quote.nums[k]):
+        elif all(compress(asked_at[a : b + 1], quote.nums[a : b + 1])):
             continue  # the number is the question's own
         key = (a, b, kind)
         if key in seen:
@@ -540,22 +547,26 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
             gathered = gathered_in[window] = sum(near.values()) / total
         score = weight - W_DISTANCE * distance - W_LENGTH * (b - a) + W_GATHER * gathered
         scored.append((score, a, b, kind, distance))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return [(s, starts[a], ends[b], kind, distance) for s, a, b, kind, distance in scored]
+    # The best score first, the earlier candidate on a tie: sorted by the
+    # start, then (stably) by the score, two sorts by C key functions
+    # rather than one by a Python one called per candidate.
+    scored.sort(key=_second)
+    scored.sort(key=_first, reverse=True)
+    return scored, starts, ends
 
 
 def pick(index, q, p: int, first: int | None, last: int | None, bounds=None) -> tuple[int, int] | None:
     """(start, end) offsets in the passage of the short answer, or None."""
-    scored = _scored(index, q, p, first, last, bounds)
+    scored, starts, ends = _scored(index, q, p, first, last, bounds)
     if not scored or scored[0][0] < MIN_FIT - 1.0:
         return None
-    _, start, end, _, _ = scored[0]
-    return start, end
+    _, a, b, _, _ = scored[0]
+    return starts[a], ends[b]
 
 
 def explain(index, q, p: int, first: int | None, last: int | None, bounds=None) -> dict | None:
     """Why the short answer was picked, with the runner-up candidate."""
-    scored = _scored(index, q, p, first, last, bounds)
+    scored, starts, ends = _scored(index, q, p, first, last, bounds)
     if not scored:
         return None
     passage_text = index.corpus.passages[p].text
@@ -567,6 +578,7 @@ def explain(index, q, p: int, first: int | None, last: int | None, bounds=None) 
         ),
     }
     for key, row in zip(("picked", "runner_up"), scored[:2], strict=False):
-        score, start, end, kind, distance = row
+        score, a, b, kind, distance = row
+        start, end = starts[a], ends[b]
         out[key] = {"text": passage_text[start:end], "kind": kind, "words_away": distance, "score": round(score, 3)}
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 
 from natoqa import _nltk
@@ -60,9 +61,19 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 STEM_CACHE_SIZE = 200_000
 
 
+# The table str.translate reads: _FOLD, and every other character up to the
+# end of Latin Extended-B mapped to itself. A character the table lacks is
+# looked up as a KeyError raised and cleared, one per character of a text
+# not all ASCII (some 16,000 instructions a question, each of its distinct
+# characters once, and a quote's in full).
+_FOLD_TABLE = {c: c for c in range(0x250)} | _FOLD
+
+
 def fold(text: str) -> str:
     """Fold typographic punctuation to ASCII, character for character."""
-    return text.translate(_FOLD)
+    if text.isascii() and "`" not in text:
+        return text  # the one ASCII character _FOLD maps is the backtick
+    return text.translate(_FOLD_TABLE)
 
 
 @lru_cache(maxsize=1)
@@ -244,12 +255,15 @@ def know_stems(words: str, stems: str) -> None:
     _KNOWN_STEMS = dict(zip(words.split("\n"), stems.split("\n"), strict=True)) if words else {}
 
 
+_WORD_OF = itemgetter(0)
+
+
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
     """(normalized word, start, end) for every token, stopwords included."""
     norm = normalize_token
     out = [(norm(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(fold(text))]
     # A token can normalize to nothing ("'"): rare, so looked for after.
-    return [t for t in out if t[0]] if not all(t[0] for t in out) else out
+    return [t for t in out if t[0]] if not all(map(_WORD_OF, out)) else out
 
 
 def terms_with_spans(text: str, known=None) -> list[tuple[str, int, int]]:
