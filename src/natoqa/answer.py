@@ -27,7 +27,7 @@ from operator import add, attrgetter, itemgetter, mul
 
 from natoqa import firststage, shortanswer
 from natoqa import text as textmod
-from natoqa.index import KIND_KEY, MERGE_MIN, PREFIX, Index, Memo, lucene_idf, merge_into
+from natoqa.index import KIND_KEY, MERGE_MIN, PREFIX, Index, Memo, accumulate, lucene_idf, merge_into
 
 # The zips run for every question or pool passage take no strict= (noqa:
 # B905): a keyword costs the call its parsing, some 1,000 instructions
@@ -873,18 +873,11 @@ def _related_postings(index: Index, term: str, relatives) -> dict[int, float]:
     postings = index.postings
     # The first relative's weights go in whole (a C-level build); later
     # ones replace a weight only where they beat it: best[p] =
-    # max(best.get(p, 0.0), w * tf weight) (merge_into).
+    # max(best.get(p, 0.0), w * tf weight) (index.accumulate).
     best: dict[int, float] = {}
     for r, w, _ in relatives:
         listing = postings[r]
-        ids = listing.ids
-        products = map(mul, repeat(w), listing.weights)
-        if not best:
-            best = dict(zip(ids, products))  # noqa: B905
-        elif len(ids) < MERGE_MIN:
-            best.update(zip(ids, map(max, map(best.get, ids, repeat(0.0)), products)))  # noqa: B905
-        else:
-            merge_into(best, dict(zip(ids, products)), max)  # noqa: B905
+        best = accumulate(best, listing.ids, w, listing.weights, max)
     # Set membership over the word's passages, not a look into every
     # passage's sentence map; the others keep their order.
     if term:

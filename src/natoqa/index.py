@@ -264,17 +264,8 @@ class Index:
             if not found:
                 continue
             # acc[p] = acc.get(p, 0.0) + w * tf weight for each posting (a
-            # passage appears once a list), by C iterators. The first
-            # term's products are the scores (0.0 + x is x: x >= 0); a
-            # long list merges in (merge_into), a short one is added here.
-            ids = found.ids
-            products = map(mul, repeat(w), found.weights)
-            if not acc:
-                acc = dict(zip(ids, products))  # noqa: B905
-            elif len(ids) < MERGE_MIN:
-                acc.update(zip(ids, map(add, map(acc.get, ids, repeat(0.0)), products)))  # noqa: B905
-            else:
-                merge_into(acc, dict(zip(ids, products)), add)  # noqa: B905
+            # passage appears once a list).
+            acc = accumulate(acc, found.ids, w, found.weights, add)
         return acc
 
     def search(self, query_terms, top: int) -> list[Hit]:
@@ -287,6 +278,21 @@ class Index:
 # Below this many pairs a posting list is added to the scores by one zip
 # of C iterators; from it on, by merge_into's set intersection and copies.
 MERGE_MIN = 16
+
+
+def accumulate(acc: dict, ids, w: float, weights, op) -> dict:
+    """acc with acc[p] = op(acc.get(p, 0.0), w x weight) for each (p, weight)
+    of a posting list (ids, weights), by C iterators; `op` as merge_into's.
+    An empty acc is replaced by the products themselves (op(0.0, x) is x),
+    a short list is zipped in, a long one merged (merge_into)."""
+    products = map(mul, repeat(w), weights)
+    if not acc:
+        return dict(zip(ids, products))  # noqa: B905
+    if len(ids) < MERGE_MIN:
+        acc.update(zip(ids, map(op, map(acc.get, ids, repeat(0.0)), products)))  # noqa: B905
+    else:
+        merge_into(acc, dict(zip(ids, products)), op)  # noqa: B905
+    return acc
 
 
 def merge_into(acc: dict, new: dict, op) -> None:
