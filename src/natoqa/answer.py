@@ -550,7 +550,9 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
         factor = HEADING if heading[p] else 1.0
         rough = (base + top_extra + per_top * own) / mass * factor
         bounded.append((-rough, p, title, base, own, factor, present, place))
-    bounded.sort(key=itemgetter(0, 1))
+    # By (bound, p) as the tuples compare (pool passages are distinct), no
+    # key tuple made for each.
+    bounded.sort()
     out: list[Candidate] = []
     best: list[float] = []  # the exact best scores so far, a min-heap
     for neg_rough, p, title, base, own, factor, present, place in bounded:
@@ -571,7 +573,10 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
             if groups:
                 top = own
                 for words, weight_of in groups:
-                    top += max(map(weight_of, filter(present, words)), default=0.0)
+                    # 0.0 first, not default=0.0 (keyword parsing, above):
+                    # the weights are >= 0, so the same best (twice, as max
+                    # of a single argument would iterate it).
+                    top += max(0.0, 0.0, *map(weight_of, filter(present, words)))
                 tight = (base + per_top * top) / mass * factor
                 if tight * (1 + _SLACK) + _SLACK < best[0]:
                     continue
@@ -618,7 +623,7 @@ def _full_pool(index: Index, q: Question, title_docs, factor, k: int):
         # most its BM25 plus the best title score. The k best BM25 scores
         # set a bar (their full scores); only passages that could reach it
         # get a full key. The keys compared are the same as below.
-        title_max = W_TITLE * max(title_docs.values(), default=0.0)
+        title_max = W_TITLE * max(0.0, 0.0, *title_docs.values())  # IDFs > 0: the same best
         # One walk of every score, not two: the passages within title_max
         # of the k-th best BM25 hold those that set the bar and, unless a
         # heading among them puts the bar below that BM25, every passage
@@ -777,7 +782,7 @@ def _pool_by_bounds(index: Index, q: Question, acc: dict[int, float], title_docs
         return None  # passages with relatives only will fill the pool
     bounds = [max(w * _max_weight(index, r) for r, w, _ in relatives) for _, relatives in q.related]
     extra = sum(bounds) * (1 + _SLACK)
-    title_max = W_TITLE * max(title_docs.values(), default=0.0)
+    title_max = W_TITLE * max(0.0, 0.0, *title_docs.values())  # IDFs > 0: the same best
     doc_of = index.passage_doc
     title_get = title_docs.get
     bar = _bar(index, acc, title_docs, factor, k) * (1 - _SLACK)
@@ -1475,7 +1480,7 @@ def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tu
     cuts, spans = _clauses(text, start, end, known)
     if len(cuts) < 3:
         return start, end
-    weights = dict(zip(q.terms, q.idf, strict=False))
+    weights = dict(zip(q.terms, q.idf))  # noqa: B905
     for _, relatives in q.related:
         for r, w, _ in relatives:
             weights.setdefault(r, w)
