@@ -29,9 +29,7 @@ from natoqa import firststage, shortanswer
 from natoqa import text as textmod
 from natoqa.index import KIND_KEY, MERGE_MIN, PREFIX, Index, Memo, accumulate, lucene_idf, merge_into
 
-# The zips run for every question or pool passage take no strict= (noqa:
-# B905): a keyword costs the call its parsing, some 1,000 instructions
-# (CPython 3.11), and what they pair has one length by construction.
+# Hot zips take no strict= (noqa: B905), for the reason natoqa.index gives.
 
 # How many passages get their sentences examined. Sentence evidence re-ranks
 # among these, so it must be more than the answers shown.

@@ -26,9 +26,7 @@ from operator import itemgetter
 
 from natoqa import text as textmod
 
-# The zips run for every question or pool passage take no strict= (noqa:
-# B905): a keyword costs the call its parsing, some 1,000 instructions
-# (CPython 3.11), and what they pair has one length by construction.
+# Hot zips take no strict= (noqa: B905), for the reason natoqa.index gives.
 
 PERSON, PLACE, DATE, NUMBER, THING = "person", "place", "date", "number", "thing"
 
