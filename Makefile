@@ -9,7 +9,7 @@ QUESTION ?= How many troops is the U.S. sending to Poland?
 # Raise it as answers improve; a change that loses a passing question fails CI.
 SEED_MIN_PASS_RATE ?= 0.73
 
-.PHONY: run test lint format bench bench-quick bench-speed fuzz screenshot clean
+.PHONY: run test lint format bench bench-quick bench-speed fuzz screenshot clean bytecode
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# natoqa's own modules compiled ahead, as pip does for an installed wheel
+# but not for this editable install: where PYTHONDONTWRITEBYTECODE is set
+# (this sandbox), every natoqa process would otherwise compile them again,
+# 60-80 ms of each start-up and a tenth of the test suite's time. Only
+# files changed since their last compile are compiled again.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q src
+
 ## run: ask the seed article a sample question
-run: $(STAMP)
+run: $(STAMP) bytecode
 	$(BIN)/natoqa ask "$(QUESTION)"
 
 ## test: the seed questions as a CI gate, then the whole test suite
 # The seed gate runs first so that pytest's summary is the run's closing line.
-test: $(STAMP)
+test: $(STAMP) bytecode
 	$(BIN)/natoqa check seeds/questions.yaml --min-pass-rate $(SEED_MIN_PASS_RATE)
 	$(BIN)/python -m pytest
 
@@ -36,14 +44,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 ## bench: answer quality on SQuAD and the seed questions (full run)
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/quality.py --full
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) bytecode
 	$(BIN)/python bench/quality.py
 
 ## bench-speed: start-up, batch throughput and scale
-bench-speed: $(STAMP)
+bench-speed: $(STAMP) bytecode
 	$(BIN)/python bench/speed.py
 
 ## screenshot: regenerate docs/screenshot.svg (the README's) from a real run
@@ -52,7 +60,7 @@ screenshot: $(STAMP)
 
 ## fuzz: a longer fuzz campaign of the loader, ask and the CLI (not in make test)
 FUZZ_EXAMPLES ?= 2000
-fuzz: $(STAMP)
+fuzz: $(STAMP) bytecode
 	NATOQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 	$(BIN)/python bench/fuzz.py --examples $(FUZZ_EXAMPLES)
 
