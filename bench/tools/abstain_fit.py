@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 OUT = ROOT / "bench" / ".work" / "abstain.npz"
 # One row a question and setting (0 whole corpus, 1 own article, 2 off-topic).
-COLUMNS = ("half", "setting", "answerable", "natural", "conf", "y1", "s1", "m1", "y2", "s2", "m2")
+COLUMNS = ("half", "setting", "answerable", "natural", "conf", "y1", "s1", "m1", "y2", "s2", "m2", "f2", "fmed", "fmean")
 
 
 def dump() -> None:
@@ -103,6 +103,9 @@ def dump() -> None:
             out += [right, right and span(a, item), dense.maxsim(qt, ranker.passage_tokens(p))]
         else:
             out += [False, False, -1.0]
+        pool = [int(p) for p in np.argsort(-(ranker.passages @ qv), kind="stable")[: dense.FALLBACK_POOL]]
+        sims = sorted((dense.maxsim(qt, ranker.passage_tokens(p)) for p in pool), reverse=True)
+        out += [sims[1] if len(sims) > 1 else -1.0, float(np.median(sims)), float(np.mean(sims))]
         return out
 
     rows = []
