@@ -3,6 +3,7 @@ CONFIDENCE_SLOPE and FALLBACK_MAXSIM.
 
     python bench/tools/abstain_fit.py dump   # every question's signals -> bench/.work/abstain.npz
     python bench/tools/abstain_fit.py        # the grid, chosen on the tune half, both halves shown
+    python bench/tools/abstain_fit.py margins  # the fallback's maxsim against margin signals
 
 `dump` asks every SQuAD 2.0 dev question of the whole corpus and of its own
 article, and every answerable one of the next article (off-topic, as
@@ -10,7 +11,8 @@ bench/quality.py does), and records: whether the lexical engine answers at
 its own threshold; its confidence in its first passage (computed even when
 it abstains); the fused first answer's maxsim and whether it is right
 (passage and Span@1); and the fallback's best passage, maxsim and rightness
-as if the lexical engine had abstained. Deciding from these is what
+as if the lexical engine had abstained, with the second-best, median and
+mean maxsim of the fallback's pool (for `margins`). Deciding from these is what
 DenseRanker.ask does for the first answer, so any setting's figures follow
 without asking again. (One difference: with -k N the fallback may answer
 from its second passage when the first has no sentence to quote; the dump
@@ -42,7 +44,22 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 OUT = ROOT / "bench" / ".work" / "abstain.npz"
 # One row a question and setting (0 whole corpus, 1 own article, 2 off-topic).
-COLUMNS = ("half", "setting", "answerable", "natural", "conf", "y1", "s1", "m1", "y2", "s2", "m2", "f2", "fmed", "fmean")
+COLUMNS = (
+    "half",
+    "setting",
+    "answerable",
+    "natural",
+    "conf",
+    "y1",
+    "s1",
+    "m1",
+    "y2",
+    "s2",
+    "m2",
+    "f2",
+    "fmed",
+    "fmean",
+)
 
 
 def dump() -> None:
@@ -188,6 +205,48 @@ def fit() -> None:
         print("  ".join(line))
 
 
+def margins() -> None:
+    """Whether the fallback tells right answers from off-topic ones better
+    by how far its best passage's maxsim stands above the rest of its pool
+    than by that maxsim alone: for each signal, the threshold that lets at
+    most N off-topic questions through the fallback, and what it answers
+    (right / answered / fallen back on) of the answerable questions, whole
+    corpus and own article, at the chosen ANSWER_MAXSIM and slope."""
+    from natoqa import dense
+    from natoqa.answer import MIN_CONFIDENCE as min_confidence
+
+    raw = np.load(OUT)["rows"]
+    d = {name: raw[:, k] for k, name in enumerate(COLUMNS)}
+    for name in ("answerable", "natural", "y2"):
+        d[name] = d[name] > 0.5
+    lexical = d["natural"] & (d["m1"] > -1)
+    lexical &= d["m1"] + dense.CONFIDENCE_SLOPE * (d["conf"] - min_confidence) >= dense.ANSWER_MAXSIM
+    fallen = ~lexical & ~d["natural"] & (d["m2"] > -1)
+    m2 = d["m2"]
+    signals = {
+        "maxsim": m2,
+        "maxsim - pool median": m2 - d["fmed"],
+        "maxsim - second best": m2 - d["f2"],
+        "maxsim + 0.5 x (maxsim - median)": m2 + 0.5 * (m2 - d["fmed"]),
+        "maxsim + 0.5 x (maxsim - mean)": m2 + 0.5 * (m2 - d["fmean"]),
+        "maxsim + (maxsim - second best)": 2 * m2 - d["f2"],
+    }
+    for half, name in ((0, "tune"), (1, "test")):
+        print(f"{name} half: right / answered / fallen back on, whole corpus and own article")
+        for label, signal in signals.items():
+            cells = []
+            for budget in (5, 10, 20, 40):
+                off = np.sort(signal[fallen & (d["setting"] == 2) & (d["half"] == half)])[::-1]
+                bar = off[budget] + 1e-9 if len(off) > budget else -np.inf
+                parts = []
+                for setting in (0, 1):
+                    asked = fallen & (d["setting"] == setting) & (d["half"] == half) & d["answerable"]
+                    taken = asked & (signal >= bar)
+                    parts.append(f"{int((taken & d['y2']).sum())}/{int(taken.sum())}/{int(asked.sum())}")
+                cells.append(f"off-topic <= {budget}: {' '.join(parts)}")
+            print(f"  {label:34s} " + " | ".join(cells))
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["dump"]:
         dump()
@@ -195,6 +254,9 @@ def main(argv: list[str]) -> int:
     if not OUT.exists():
         print(f"{OUT} not found: run `python bench/tools/abstain_fit.py dump` first", file=sys.stderr)
         return 2
+    if argv[:1] == ["margins"]:
+        margins()
+        return 0
     fit()
     return 0
 
