@@ -26,6 +26,16 @@ def seed_index():
     return store.load_index(load_corpus(SEEDS), use_cache=False)
 
 
+@pytest.fixture(scope="module")
+def squad_index():
+    """One SQuAD 2.0 index for the module's tests: building it is most of
+    each test's time. The tests compare two ways of ranking on one index,
+    so what one leaves in the index's memos is what the other would meet."""
+    if not SQUAD.is_dir():
+        pytest.skip("SQuAD bench data not present")
+    return store.load_index(load_corpus(SQUAD / "corpus"), use_cache=False)
+
+
 def seed_questions() -> list[str]:
     import yaml
 
@@ -67,8 +77,8 @@ def test_the_cut_first_stage_equals_the_full_one_on_the_seed_questions(seed_inde
 
 
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
-def test_the_cut_first_stage_equals_the_full_one_on_squad(monkeypatch):
-    index = store.load_index(load_corpus(SQUAD / "corpus"))
+def test_the_cut_first_stage_equals_the_full_one_on_squad(squad_index, monkeypatch):
+    index = squad_index
     questions = squad_questions(150)
     never_cut(monkeypatch)
     plain = [ranked(index, q) for q in questions]
@@ -205,8 +215,8 @@ def test_the_array_first_stage_equals_the_dict_walk_on_the_seed_questions(seed_i
 
 
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="SQuAD bench data not present")
-def test_the_array_first_stage_equals_the_dict_walk_on_squad(monkeypatch):
-    index = store.load_index(load_corpus(SQUAD / "corpus"))
+def test_the_array_first_stage_equals_the_dict_walk_on_squad(squad_index, monkeypatch):
+    index = squad_index
     questions = squad_questions(150)
     arrays(monkeypatch, False)
     plain = [ranked(index, q) for q in questions]
