@@ -461,7 +461,8 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
     # "What share / percentage / proportion" asks for a percentage.
     share = not _SHARE_WORDS.isdisjoint(q.words)
     vb = verbs()
-    focus = focus_word(q.words) if q.kind == THING else None
+    thing = q.kind == THING
+    focus = focus_word(q.words) if thing else None
     scored = []
     seen = set()
     for a, b, kind in quote.found:
@@ -490,8 +491,10 @@ def _scored(index, q, p: int, first: int | None, last: int | None, bounds=None):
                 continue
             if keep_focus:
                 weight += W_FOCUS
-            elif q.kind == THING and not (all(stops[a0:a]) and all(stops[b + 1 : b0 + 1])):
-                weight -= W_TRIMMED  # content words were trimmed
+            elif thing and ((a0 < a and not all(stops[a0:a])) or (b < b0 and not all(stops[b + 1 : b0 + 1]))):
+                # Content words were trimmed. An edge not trimmed is no
+                # slice and all() made (all of none is true).
+                weight -= W_TRIMMED
         elif all(compress(asked_at[a : b + 1], quote.nums[a : b + 1])):
             continue  # the number is the question's own
         key = (a, b, kind)
