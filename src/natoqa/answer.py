@@ -1401,17 +1401,20 @@ def _answer(index: Index, q: Question, c: Candidate, rank_no: int) -> Answer:
     short = shortanswer.pick(index, q, c.passage, first, last, bounds)
     if bounds:
         start, end = bounds
+    # Positional, in the fields' order (rank, score, document, title, path,
+    # quote, passage, coverage, matched, answer): keyword parsing costs a
+    # call several times over.
     return Answer(
-        rank=rank_no,
-        score=round(c.score, 4),
-        document=passage.document,
-        title=passage.title,
-        path=passage.path,
-        quote=span_in_passage(passage.text, passage.start_line, start, end),
-        passage=PassageRef(passage.text, passage.start_line, passage.end_line),
-        coverage=round(coverage, 4),
-        matched=matched,
-        answer=None if short is None else span_in_passage(passage.text, passage.start_line, short[0], short[1]),
+        rank_no,
+        round(c.score, 4),
+        passage.document,
+        passage.title,
+        passage.path,
+        span_in_passage(passage.text, passage.start_line, start, end),
+        PassageRef(passage.text, passage.start_line, passage.end_line),
+        round(coverage, 4),
+        matched,
+        None if short is None else span_in_passage(passage.text, passage.start_line, short[0], short[1]),
     )
 
 
@@ -1556,13 +1559,8 @@ def span_in_passage(passage_text: str, first_line: int, start: int, end: int) ->
     last = end - 1
     end_line = first_line + passage_text.count("\n", 0, last)
     end_line_start = passage_text.rfind("\n", 0, last) + 1
-    return Span(
-        text=passage_text[start:end],
-        start_line=line,
-        start_col=start - line_start + 1,
-        end_line=end_line,
-        end_col=last - end_line_start + 1,
-    )
+    # Positional (text, start_line, start_col, end_line, end_col), as Answer's.
+    return Span(passage_text[start:end], line, start - line_start + 1, end_line, last - end_line_start + 1)
 
 
 def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate | None) -> dict:
