@@ -290,18 +290,20 @@ def analyse(index: Index, question: str) -> Question:
     for a, b in zip(sequence, sequence[1:]):  # noqa: B905
         if a and b and a != b:
             bigrams[f"{a} {b}"] = (weights[a] + weights[b]) / 2
+    # Positional, in the fields' order (text, terms, idf, mass, bigrams, kind,
+    # words, telling, related, related_of, related_words), as Answer's.
     return Question(
-        text=question,
-        terms=tuple(weights),
-        idf=tuple(weights.values()),
-        mass=mass,
-        bigrams=tuple(bigrams.items()),
-        kind=shortanswer.question_kind(plain),
-        words=tuple(plain),
-        telling=tuple(telling.values()),
-        related=related,
-        related_of=related_of,
-        related_words=related_words,
+        question,
+        tuple(weights),
+        tuple(weights.values()),
+        mass,
+        tuple(bigrams.items()),
+        shortanswer.question_kind(plain),
+        tuple(plain),
+        tuple(telling.values()),
+        related,
+        related_of,
+        related_words,
     )
 
 
