@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # natoqa's own modules compiled ahead, as pip does for an installed wheel
 # but not for this editable install: where PYTHONDONTWRITEBYTECODE is set
 # (this sandbox), every natoqa process would otherwise compile them again,
-# 60-80 ms of each start-up and a tenth of the test suite's time. Only
+# 60-115 ms of each start-up and a tenth of the test suite's time. Only
 # files changed since their last compile are compiled again.
 bytecode: $(STAMP)
 	@$(BIN)/python -m compileall -q src

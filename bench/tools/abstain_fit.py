@@ -120,8 +120,7 @@ def dump() -> None:
             out += [right, right and span(a, item), dense.maxsim(qt, ranker.passage_tokens(p))]
         else:
             out += [False, False, -1.0]
-        pool = [int(p) for p in np.argsort(-(ranker.passages @ qv), kind="stable")[: dense.FALLBACK_POOL]]
-        sims = sorted((dense.maxsim(qt, ranker.passage_tokens(p)) for p in pool), reverse=True)
+        sims = sorted(ranker.fallback_pool(qv, qt)[1], reverse=True)
         out += [sims[1] if len(sims) > 1 else -1.0, float(np.median(sims)), float(np.mean(sims))]
         return out
 

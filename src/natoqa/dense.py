@@ -777,8 +777,7 @@ class DenseRanker:
         best first, each quoted by its closest sentence."""
         if self.fallback is None:
             return result
-        pool = [int(p) for p in np.argsort(-(self.passages @ qv), kind="stable")[:FALLBACK_POOL]]
-        scores = [maxsim(qt, self.passage_tokens(p)) for p in pool]
+        pool, scores = self.fallback_pool(qv, qt)
         # Ties keep the cosine order (sorted is stable).
         order = sorted(range(len(pool)), key=lambda i: -scores[i])[:top]
         order = [i for i in order if scores[i] >= self.fallback]
@@ -787,6 +786,12 @@ class DenseRanker:
         if not answers:
             return result
         return replace(result, answered=True, answers=tuple(answers), reason="")
+
+    def fallback_pool(self, qv: np.ndarray, qt: np.ndarray) -> tuple[list[int], list[float]]:
+        """The FALLBACK_POOL passages whose vectors are closest to the
+        question's, closest first, and the maxsim of each."""
+        pool = [int(p) for p in np.argsort(-(self.passages @ qv), kind="stable")[:FALLBACK_POOL]]
+        return pool, [maxsim(qt, self.passage_tokens(p)) for p in pool]
 
     def _sentence_answer(self, p: int, qv: np.ndarray, score: float, rank_no: int):
         from natoqa.answer import Answer, PassageRef, span_in_passage
