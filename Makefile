@@ -32,8 +32,9 @@ run: $(STAMP) bytecode
 ## test: the seed questions as a CI gate, then the whole test suite
 # The seed gate runs first so that pytest's summary is the run's closing line.
 # The suite runs in one pytest process a CPU (pytest-xdist), each test file
-# whole and in order in one of them (--dist loadfile), as in one process:
-# on two slow cores, 46-50 s became 33-35 s.
+# whole and in order in one of them (--dist loadfile), so that a file's
+# tests follow each other as they do in one process: on two slow cores,
+# 46-50 s became 33-35 s.
 test: $(STAMP) bytecode
 	$(BIN)/natoqa check seeds/questions.yaml --min-pass-rate $(SEED_MIN_PASS_RATE)
 	$(BIN)/python -m pytest -n auto --dist loadfile
