@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import os
 import sys
 
@@ -80,6 +81,7 @@ class NatoqaGroup(click.Group):
                 # Started with stdout closed (`natoqa ... >&-`): every command
                 # prints results, so fail before doing the work.
                 raise OSError(errno.EBADF, "standard output is closed")
+            _buffer_stdout()
             rv = super().main(args, prog_name or "natoqa", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
             # Flush here, not at interpreter exit, so a full disk is reported.
@@ -117,6 +119,35 @@ class NatoqaGroup(click.Group):
         if standalone_mode:
             _exit(code)
         return code
+
+
+# The stdout natoqa replaced (see _buffer_stdout), kept so that it is never
+# collected: collecting it would close file descriptor 1.
+_unbuffered = None
+
+
+def _buffer_stdout() -> None:
+    """Give stdout a buffered layer when PYTHONUNBUFFERED (or -u) took it away.
+
+    Unbuffered, stdout's text layer hands each write to a single write(2),
+    and a short write (the reader closing mid-way, a signal during a large
+    write to a pipe) loses the rest without an error: `ask - --json | head -1`
+    exited 1 with the array cut, not 141. Buffered, as it is for most users,
+    the rest is written or its failure raised. natoqa flushes wherever an
+    answer must reach the reader before it waits (session._BeforeWait), so
+    nothing else changes; a terminal stays line-buffered."""
+    global _unbuffered
+    out = sys.stdout
+    if not isinstance(getattr(out, "buffer", None), io.RawIOBase):
+        return
+    try:
+        tty = out.isatty()
+    except (OSError, ValueError):
+        return
+    _unbuffered = out
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(out.buffer), encoding=out.encoding, errors=out.errors, line_buffering=tty
+    )
 
 
 def _exit(code: int) -> None:
