@@ -166,6 +166,23 @@ def test_show_follows_a_citation(runner, tiny_corpus):
     )
 
 
+@pytest.mark.parametrize("col", [1, 20], ids=["first", "last"])
+def test_show_takes_every_column_of_the_line(runner, tiny_corpus, col):
+    # "It glides for hours." is 20 characters.
+    result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), f"birds:4:{col}"])
+    assert result.exit_code == 0
+    assert ">4 │ It glides for hours.\n" in result.stdout
+
+
+@pytest.mark.parametrize("col", [0, 21, 9999])
+def test_show_refuses_a_column_the_line_lacks(runner, tiny_corpus, col):
+    result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), f"birds:4:{col}"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"natoqa: error: birds:4:{col}: line 4 of {tiny_corpus / 'birds.txt'} has 20 characters; there is no column {col}\n"
+    )
+
+
 def test_show_blank_line_is_an_error(runner, tiny_corpus):
     result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), "birds:2"])
     assert result.exit_code == 2

@@ -11,11 +11,12 @@ from natoqa.errors import CorpusError, UsageError
 _REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?:?$")
 
 
-def parse_reference(reference: str) -> tuple[str, int]:
+def parse_reference(reference: str) -> tuple[str, int, int | None]:
+    """(path, line, column or None) of a reference."""
     match = _REFERENCE.match(reference.strip())
     if not match:
         raise UsageError(f"{reference!r} is not a reference; expected PATH:LINE or PATH:LINE:COL")
-    return match["path"], int(match["line"])
+    return match["path"], int(match["line"]), int(match["col"]) if match["col"] else None
 
 
 def find_reference(reference: str, corpus_location: str | None) -> tuple[Document, int]:
@@ -25,7 +26,7 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
     prints, by the file itself, or by document id); a text file outside
     the corpus is read on its own, so any citation can be followed.
     """
-    path, line = parse_reference(reference)
+    path, line, col = parse_reference(reference)
     doc = _find_in_corpus(path, corpus_location)
     if doc is None:
         if not os.path.isfile(path):
@@ -33,6 +34,11 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
         doc = load_corpus(path).documents[0]
     if not 1 <= line <= len(doc.lines):
         raise UsageError(f"{reference}: {doc.path} has {len(doc.lines)} lines; there is no line {line}")
+    # Columns count characters from 1, as natoqa's citations do: a mistyped
+    # one is an error, not a citation that seems to hold.
+    width = len(doc.lines[line - 1])
+    if col is not None and not 1 <= col <= max(width, 1):
+        raise UsageError(f"{reference}: line {line} of {doc.path} has {width} characters; there is no column {col}")
     return doc, line
 
 
