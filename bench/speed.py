@@ -412,13 +412,12 @@ def bench_instructions(table: Table, cache: Path) -> None:
     seed = instructions(python, [], seed_questions, ICOUNT_SEED, env, "seed")
     table.add("instructions.seed", f"seed corpus ({ICOUNT_SEED} questions)", seed, "{:,.0f}")
     if SQUAD2.is_dir():
-        questions = spread(read_questions(SQUAD2 / "questions.yaml"), BATCH)[:ICOUNT_SQUAD]
-        squad = instructions(python, ["--corpus", str(SQUAD2 / "corpus")], questions, ICOUNT_SQUAD, env, "squad2")
+        spread_out = spread(read_questions(SQUAD2 / "questions.yaml"), BATCH)
+        corpus = ["--corpus", str(SQUAD2 / "corpus")]
+        squad = instructions(python, corpus, spread_out[:ICOUNT_SQUAD], ICOUNT_SQUAD, env, "squad2")
         table.add("instructions.squad2", f"SQuAD 2.0 dev ({ICOUNT_SQUAD} questions)", squad, "{:,.0f}")
-        questions = spread(read_questions(SQUAD2 / "questions.yaml"), BATCH)[::2][:ICOUNT_SQUAD_LONG]
-        squad = instructions(
-            python, ["--corpus", str(SQUAD2 / "corpus")], questions, ICOUNT_SQUAD_LONG, env, "squad2-long"
-        )
+        long = spread_out[::2][:ICOUNT_SQUAD_LONG]
+        squad = instructions(python, corpus, long, ICOUNT_SQUAD_LONG, env, "squad2-long")
         table.add(
             "instructions.squad2_long", f"SQuAD 2.0 dev ({ICOUNT_SQUAD_LONG:,}, the batch's arrays)", squad, "{:,.0f}"
         )
