@@ -125,7 +125,7 @@ CORPUS_ERRORS = [
     (
         "link to a folder",
         _index("- [Sub](sub)\n", {"sub/a.txt": DOC}),
-        "c/INDEX.md:1: linked document not found: c/sub",
+        "c/INDEX.md:1: linked document is a folder, not a text file: c/sub",
     ),
     (
         "duplicate document ids",
@@ -271,6 +271,66 @@ def test_an_empty_document_among_others_is_a_warning(runner, tmp_path):
     assert result.exit_code == 0
     assert result.stdout == f"{root / 'a.txt'}:3:1: White storks nest on chimneys in spring.\n"
     assert error_line(result) == f"natoqa: warning: {root / 'empty.txt'}: document is empty"
+
+
+# Escape sequences (retitle the terminal, colour), a bell, DEL and an 8-bit CSI.
+HOSTILE = "Storks\n\nWhite storks \x1b]0;pwned\x07nest on \x1b[31mchimneys\x1b[0m\x7f in \x9b spring.\n"
+HOSTILE_QUOTE = "White storks \x1b]0;pwned\x07nest on \x1b[31mchimneys\x1b[0m\x7f in \x9b spring."
+SHOWN_QUOTE = "White storks ␛]0;pwned␇nest on ␛[31mchimneys␛[0m␡ in \ufffd spring."
+
+
+def _no_controls(text: str) -> bool:
+    return not any(c not in "\n\t" and (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) for c in text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "where do storks nest?"],
+        ["ask", "where do storks nest?", "--explain"],
+        ["ask", "where do storks nest?", "-q"],
+        ["show", "a:3"],
+        ["docs"],
+    ],
+    ids=["ask", "explain", "quiet", "show", "docs"],
+)
+def test_control_characters_in_a_document_are_shown_not_sent(runner, tmp_path, args):
+    # A document must not drive the reader's terminal: what natoqa shows a
+    # person (and -q) carries pictures of control characters, one for one.
+    root = make_corpus(tmp_path / "c", {"a.txt": HOSTILE}, index="- [Storks \x01 and more](a.txt)\n")
+    result = invoke(runner, [*args, "--corpus", str(root)])
+    assert result.exit_code == 0, result.output
+    assert _no_controls(result.stdout) and _no_controls(result.stderr)
+    if args[0] == "docs":
+        assert result.stdout == f"2  {root / 'a.txt'}  Storks ␁ and more\n"
+    else:
+        assert SHOWN_QUOTE in result.stdout
+    if args[-1] == "-q":
+        assert result.stdout == f"{root / 'a.txt'}:3:1: {SHOWN_QUOTE}\n"
+
+
+def test_control_characters_stay_exact_in_json_and_visible_in_check_reports(runner, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    root = make_corpus(tmp_path / "c", {"a.txt": HOSTILE})
+    result = invoke(runner, ["ask", "where do storks nest?", "--corpus", str(root), "--json"])
+    assert json.loads(result.stdout)["answers"][0]["quote"]["text"] == HOSTILE_QUOTE
+    questions = tmp_path / "q.yaml"
+    questions.write_text('questions:\n  - question: where do storks nest?\n    answers: ["in autumn"]\n')
+    junit = tmp_path / "report.xml"
+    result = invoke(runner, ["check", str(questions), "--corpus", str(root), "--junit", str(junit)])
+    assert result.exit_code == 1
+    assert SHOWN_QUOTE in result.stdout and _no_controls(result.stdout)
+    # JUnit XML cannot hold control characters: raw, they made it unreadable.
+    [failure] = ET.parse(junit).getroot().iter("failure")
+    assert SHOWN_QUOTE in failure.get("message") and SHOWN_QUOTE in failure.text
+
+
+def test_control_characters_in_an_error_are_shown_not_sent(runner, tmp_path):
+    root = make_corpus(tmp_path / "c", {}, index="- [Gone](gone\x1b[2J.txt)\n")
+    result = invoke(runner, ["ask", "--corpus", str(root), "where do storks nest?"])
+    assert result.exit_code == 3
+    assert error_line(result) == f"natoqa: error: {root}/INDEX.md:1: linked document not found: {root}/gone␛[2J.txt"
 
 
 LINE_ENDINGS = [

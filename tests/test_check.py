@@ -193,6 +193,15 @@ def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
         ("a: &a [1, 2]\nb: *a\n", "q.yaml:2:4: YAML aliases (*name) are not allowed"),
         ("questions: []\nquestions: []\n", "q.yaml:2: duplicate top-level key 'questions'"),
         ("questions:\n  - question: x\n    question: y\n", "q.yaml:3: entry 1: duplicate key 'question'"),
+        # What `ask` refuses, a gate refuses too, naming the entry.
+        (
+            'questions:\n  - question: "How \\e[31m many?"\n',
+            "q.yaml:2: entry 1: the question holds a control character (U+001B) at column 5",
+        ),
+        (
+            "questions:\n  - id: a\n    question: x\n  - id: b\n    question: y\n  - id: a\n    question: z\n",
+            "q.yaml:6: entry 3 (id a): duplicate id (also entry 1, line 2)",
+        ),
     ],
 )
 def test_schema_errors(runner, tiny_corpus, tmp_path, text, message):
@@ -220,6 +229,15 @@ def test_missing_file_and_bad_corpus(runner, tmp_path):
     path = write(tmp_path, PASSING)
     result = invoke(runner, [str(path), "--corpus", str(tmp_path / "nowhere")])
     assert result.exit_code == 3 and "corpus not found" in result.stderr
+
+
+def test_a_missing_corpus_named_by_the_file_names_the_file(runner, tmp_path, monkeypatch):
+    path = write(tmp_path, "# the corpus\ncorpus: ../nowhere\n" + PASSING)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(runner, ["q.yaml"])
+    assert result.exit_code == 3 and result.stdout == ""
+    assert result.stderr == "natoqa: error: q.yaml:2: 'corpus' names ../nowhere, which does not exist\n"
+    assert path.read_text().startswith("# the corpus\n")
 
 
 RECORDABLE = """\

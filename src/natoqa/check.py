@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from natoqa.answer import Answer, Result
-from natoqa.errors import CheckFileError
+from natoqa.errors import CheckFileError, UsageError
+from natoqa.session import validate_question
 from natoqa.text import fold
 
 # Questions files are lists of short records; the SQuAD 2.0 dev file is
@@ -53,6 +54,7 @@ class CheckFile:
     cases: tuple[Case, ...]
     corpus: str | None = None  # resolved against the file's folder
     top: int = 1
+    corpus_line: int = 0  # 1-based line of the 'corpus' key's value
     text: str = field(default="", repr=False)  # the file as read, for --record
 
 
@@ -155,8 +157,9 @@ def _validate(path: str, root, text: str) -> CheckFile:
     questions = top_level["questions"]
     if not isinstance(questions, yaml.SequenceNode):
         raise CheckFileError(f"{path}:{_line(questions)}: 'questions' must be a list, not {_kind(questions)}")
-    corpus = None
+    corpus, corpus_line = None, 0
     if "corpus" in top_level:
+        corpus_line = _line(top_level["corpus"])
         value = _scalar(top_level["corpus"], "str")
         if not value:
             raise CheckFileError(f"{path}:{_line(top_level['corpus'])}: 'corpus' must be a path (a string)")
@@ -170,7 +173,18 @@ def _validate(path: str, root, text: str) -> CheckFile:
     cases = tuple(_case(path, i, node) for i, node in enumerate(questions.value, 1))
     if not cases:
         raise CheckFileError(f"{path}: the 'questions' list is empty")
-    return CheckFile(path, cases, corpus, top, text)
+    first_with: dict[str, Case] = {}
+    for case in cases:
+        if not case.id:
+            continue
+        if case.id in first_with:
+            # Reports and JUnit name cases by id: two alike would be one.
+            other = first_with[case.id]
+            raise CheckFileError(
+                f"{path}:{case.yaml_line}: {case.label}: duplicate id (also entry {other.index}, line {other.yaml_line})"
+            )
+        first_with[case.id] = case
+    return CheckFile(path, cases, corpus, top, text=text, corpus_line=corpus_line)
 
 
 def _case(path: str, index: int, node) -> Case:
@@ -217,6 +231,13 @@ def _case(path: str, index: int, node) -> Case:
         raise bad("question", "a string")
     if not question.strip():
         raise CheckFileError(f"{path}:{_line(values['question'][1])}: {label}: 'question' is empty")
+    try:
+        # The rules `natoqa ask` applies, so a gate cannot pass a question
+        # that the command line would refuse; but a block scalar (`|`)
+        # legitimately holds line breaks.
+        validate_question(question.replace("\r", " ").replace("\n", " "))
+    except UsageError as exc:
+        raise CheckFileError(f"{path}:{_line(values['question'][1])}: {label}: {exc}") from None
     document = ""
     if "document" in values:
         document = _scalar(values["document"][1], "str")

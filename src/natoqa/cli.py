@@ -40,7 +40,11 @@ Exit codes:
 
 def _fail(message: str) -> None:
     """One line on stderr: the only form an error takes."""
-    message = " ".join(str(message).split())
+    from natoqa.render import visible
+
+    # Messages quote paths and titles from the corpus: their control
+    # characters are shown, not sent to the terminal.
+    message = visible(" ".join(str(message).split()))
     if sys.stderr is None:  # started with stderr closed: nowhere to say it
         return
     try:
@@ -228,7 +232,7 @@ def _load(corpus: str | None):
 
     loaded = load_corpus(corpus)
     for warning in loaded.warnings:
-        click.echo(f"natoqa: warning: {warning}", err=True)
+        _warn(warning)
     return loaded
 
 
@@ -245,7 +249,7 @@ def _open(corpus: str | None, no_cache: bool):
 
     index = open_index(corpus, use_cache=not no_cache, progress=_indexing_bar(), warn=_warn)
     for warning in index.corpus.warnings:
-        click.echo(f"natoqa: warning: {warning}", err=True)
+        _warn(warning)
     return index
 
 
@@ -276,7 +280,9 @@ DENSE_NOTE_PASSAGES = 100
 
 
 def _warn(message: str) -> None:
-    click.echo(f"natoqa: warning: {message}", err=True)
+    from natoqa.render import visible
+
+    click.echo(visible(f"natoqa: warning: {message}"), err=True)
 
 
 # --jobs 0 starts one worker a CPU, up to this many: past it the parent's
@@ -426,9 +432,11 @@ def docs(as_json, corpus):
 
         click.echo(to_json(rows))
         return EXIT_OK
+    from natoqa.render import visible
+
     width = max(len(str(r["passages"])) for r in rows)
     for r in rows:
-        click.echo(f"{r['passages']:>{width}}  {r['path']}  {r['title']}")
+        click.echo(visible(f"{r['passages']:>{width}}  {r['path']}  {r['title']}"))
     return EXIT_OK
 
 
@@ -452,12 +460,14 @@ def show(reference, corpus):
     passage = doc.passage_at(line)
     if passage is None:
         raise UsageError(f"{reference}: line {line} of {doc.path} is blank; no passage there")
+    from natoqa.render import visible
+
     width = len(str(passage.end_line))
-    click.echo(f"{doc.path}:{passage.start_line}-{passage.end_line}  {doc.title}")
+    click.echo(visible(f"{doc.path}:{passage.start_line}-{passage.end_line}  {doc.title}"))
     for i, text in enumerate(passage.text.split("\n")):
         number = passage.start_line + i
         mark = ">" if number == line else " "
-        click.echo(f"{mark}{number:>{width}} │ {text}")
+        click.echo(f"{mark}{number:>{width}} │ {visible(text)}")
     return EXIT_OK
 
 
@@ -535,6 +545,12 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
         location = corpus if from_command_line else cf.corpus or environment
         key = location or ""
         if key not in corpora:
+            if not from_command_line and cf.corpus and not os.path.exists(cf.corpus):
+                # The file named it: say which file, or the user hunts for
+                # a folder they never typed.
+                from natoqa.errors import CorpusError
+
+                raise CorpusError(f"{cf.path}:{cf.corpus_line}: 'corpus' names {location}, which does not exist")
             corpora[key] = _load(location)
         checkmod.validate_against(cf, corpora[key])
         plan.append((cf, key))
@@ -574,7 +590,7 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
         cf = r.check_file
         recording = checkmod.record(cf, r)
         for why in recording.skipped:
-            click.echo(f"natoqa: warning: {cf.path}: {why}", err=True)
+            _warn(f"{cf.path}: {why}")
         if not recording.recorded:
             click.echo(f"natoqa: {cf.path}: nothing to record", err=True)
             continue

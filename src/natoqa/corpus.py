@@ -152,6 +152,8 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
             )
         seen[doc_id] = line_no
         display = _join(named, target)
+        if os.path.isdir(real):
+            raise CorpusError(f"{where}: linked document is a folder, not a text file: {display}")
         if not os.path.isfile(real):
             raise CorpusError(f"{where}: linked document not found: {display}")
         # The cache checks the file by the path as linked, so that a link

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import TYPE_CHECKING
 
-from natoqa.answer import Answer, Result
+if TYPE_CHECKING:  # for the annotations only: errors render without loading the answerer
+    from natoqa.answer import Answer, Result
 
 
 def result_dict(result: Result) -> dict:
@@ -104,9 +106,29 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# Control characters as Unicode's pictures of them (ESC as ␛, DEL as ␡;
+# the C1 range, which has no pictures, as �), for text shown to a person:
+# a document holding escape sequences must not drive the reader's terminal
+# (retitle it, hide lines, fake a prompt), and JUnit XML cannot hold them
+# at all. One character for one, so columns and highlight offsets stay
+# true. Tabs and line breaks are layout, kept; JSON keeps everything,
+# escaped.
+_PICTURES = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)}
+_PICTURES |= {0x7F: 0x2421} | {c: 0xFFFD for c in range(0x80, 0xA0)}
+
+
+def visible(text: str) -> str:
+    """text with its control characters (but tab and newline) made visible."""
+    if text.isprintable():
+        return text
+    return text.translate(_PICTURES)
+
+
 def quiet_lines(result: Result) -> list[str]:
     """grep-style `path:line:col: quote` lines."""
-    return [f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: {one_line(a.quote.text)}" for a in result.answers]
+    return [
+        visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: {one_line(a.quote.text)}") for a in result.answers
+    ]
 
 
 def offset_in_passage(passage_text: str, first_line: int, line: int, col: int) -> int:
@@ -186,10 +208,10 @@ def reference_text(answer: Answer):
     from rich.text import Text
 
     ref = Text()
-    where = f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}"
+    where = visible(f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}")
     ref.append(where, style=Style(bold=True, link=_file_url(answer.path)))
     ref.append("  ")
-    ref.append(answer.title, style="italic")
+    ref.append(visible(answer.title), style="italic")
     ref.append(f"  score {answer.score:.2f}", style="dim")
     return ref
 
@@ -206,7 +228,7 @@ def _file_url(path: str) -> str:
 def _quote_text(answer: Answer):
     from rich.text import Text
 
-    body = one_line(answer.quote.text)
+    body = visible(one_line(answer.quote.text))
     # A quote that already opens (or closes) with a quotation mark gets no
     # second one: ““The fact ...” reads as a typo.
     quote = Text("" if body[:1] in _OPENING_MARKS else "“", style="bold")
@@ -215,9 +237,10 @@ def _quote_text(answer: Answer):
     short = getattr(answer, "answer", None)
     if short is not None:
         plain = quote.plain
-        at = plain.find(one_line(short.text))
+        shown = visible(one_line(short.text))
+        at = plain.find(shown)
         if at >= 0:
-            quote.stylize("reverse", at, at + len(one_line(short.text)))
+            quote.stylize("reverse", at, at + len(shown))
     return quote
 
 
@@ -293,7 +316,7 @@ def print_passage(console, answer: Answer) -> None:
     q_start = offset_in_passage(passage.text, passage.start_line, q.start_line, q.start_col)
     q_end = offset_in_passage(passage.text, passage.start_line, q.end_line, q.end_col) + 1
     matched = set(answer.matched)
-    full = Text(passage.text)
+    full = Text(visible(passage.text))
     full.stylize("underline", q_start, q_end)
     for term, start, end in textmod.terms_with_spans(passage.text):
         if term in matched:
@@ -378,7 +401,7 @@ def _cell(value) -> str:
         return ", ".join(_cell(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k.replace('_', ' ')} {_cell(v)}" for k, v in value.items())
-    return str(value)
+    return visible(str(value))
 
 
 def print_explain(console, explain: dict) -> None:
@@ -405,7 +428,7 @@ def print_explain(console, explain: dict) -> None:
             line = _labelled(f"{_label(key)}: ")
             if "path" in value and "start_line" in value:
                 end = value.get("end_line", value["start_line"])
-                line.append(f"{value['path']}:{value['start_line']}-{end}")
+                line.append(visible(f"{value['path']}:{value['start_line']}-{end}"))
                 rest = {k: v for k, v in value.items() if k not in ("path", "start_line", "end_line")}
                 if rest:
                     line.append("  " + _cell(rest), style="dim")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from natoqa.check import FileReport, Outcome
-from natoqa.render import one_line
+from natoqa.render import one_line, visible
 
 
 def summary(reports: list[FileReport], seconds: float, min_pass_rate: float) -> dict:
@@ -40,7 +40,7 @@ def expected_text(outcome: Outcome) -> str:
     if case.lines:
         where += ":" + ",".join(str(n) for n in case.lines)
     answers = ", ".join(f'"{a}"' for a in case.answers)
-    return where + (f"  answers: {answers}" if answers else "")
+    return visible(where + (f"  answers: {answers}" if answers else ""))
 
 
 def got_text(outcome: Outcome) -> str:
@@ -48,7 +48,7 @@ def got_text(outcome: Outcome) -> str:
     if not result.answered:
         return f"no answer ({result.reason})" if result.reason else "no answer"
     a = result.answers[0]
-    return f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: “{one_line(a.quote.text)}”"
+    return visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: “{one_line(a.quote.text)}”")
 
 
 def case_dict(outcome: Outcome) -> dict:
@@ -95,14 +95,15 @@ def human_lines(reports: list[FileReport], seconds: float, min_pass_rate: float,
         for o in r.outcomes:
             if o.passed:
                 continue
-            out.append(f"{style('FAIL', 'red')} {r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
-            out.append(f"  question: {o.case.question}")
+            where = visible(f"{r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
+            out.append(f"{style('FAIL', 'red')} {where}")
+            out.append(f"  question: {visible(o.case.question)}")
             out.append(f"  expected: {expected_text(o)}")
             out.append(f"  got:      {got_text(o)}")
     for r in reports:
         # One file: its line carries the whole run's time (loading included).
         took = seconds if len(reports) == 1 else r.seconds
-        out.append(_summary_line(r.check_file.path, list(r.outcomes), took, min_pass_rate, style))
+        out.append(_summary_line(visible(r.check_file.path), list(r.outcomes), took, min_pass_rate, style))
     if len(reports) > 1:
         outcomes = [o for r in reports for o in r.outcomes]
         out.append(_summary_line("total", outcomes, seconds, min_pass_rate, style))
@@ -133,7 +134,7 @@ def junit_xml(reports: list[FileReport]) -> str:
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=r.check_file.path,
+            name=visible(r.check_file.path),
             tests=str(len(r.outcomes)),
             failures=str(r.failed),
             errors="0",
@@ -142,12 +143,16 @@ def junit_xml(reports: list[FileReport]) -> str:
         )
         per_case = r.seconds / len(r.outcomes) if r.outcomes else 0.0
         for o in r.outcomes:
-            name = f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question
-            case = ET.SubElement(suite, "testcase", classname=r.check_file.path, name=name, time=f"{per_case:.4f}")
+            name = visible(f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question)
+            case = ET.SubElement(
+                suite, "testcase", classname=visible(r.check_file.path), name=name, time=f"{per_case:.4f}"
+            )
             if not o.passed:
-                message = f"{o.why}; expected {expected_text(o)}; got {got_text(o)}"
+                message = visible(f"{o.why}; expected {expected_text(o)}; got {got_text(o)}")
                 failure = ET.SubElement(case, "failure", message=message, type="AnswerMismatch")
-                failure.text = f"question: {o.case.question}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
+                failure.text = (
+                    f"question: {visible(o.case.question)}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
+                )
         total += len(r.outcomes)
         failures += r.failed
     suites.set("tests", str(total))
