@@ -253,6 +253,30 @@ def test_a_long_quote_is_cut_to_whole_words_within_the_limit(tmp_path):
     assert (start == 0 or sentence[start - 1] == " ") and sentence[start + len(quote.text)] in " ,"
 
 
+def test_a_long_line_without_clauses_is_still_cut_to_the_limit(tmp_path):
+    # A run-on line (no comma, no full stop) was quoted whole, megabytes of
+    # it: the quote is the run of words holding the question's, within the
+    # limit.
+    words = "the gulls circled over the grey harbour".split()
+    line = " ".join(words[i % len(words)] for i in range(400))
+    middle = " the keepers painted the lighthouse tower red in 1890 "
+    text = f"Notes\n\n{line}{middle}{line}\n"
+    root = make_corpus(tmp_path, {"a.txt": text})
+    index = Index(load_corpus(root))
+    quote = answermod.ask(index, "When did the keepers paint the lighthouse tower red?").answers[0].quote
+    assert 0 < len(quote.text) <= answermod.LONG_QUOTE
+    assert text.splitlines()[quote.start_line - 1][quote.start_col - 1 : quote.end_col] == quote.text
+    assert "keepers painted the lighthouse tower red" in quote.text
+
+
+def test_a_long_line_without_white_space_is_cut_at_the_limit(tmp_path):
+    text = "Notes\n\n" + "-".join(["keepers", "painted", "the", "lighthouse"] * 200) + "\n"
+    root = make_corpus(tmp_path, {"a.txt": text})
+    index = Index(load_corpus(root))
+    quote = answermod.ask(index, "Who painted the lighthouse?").answers[0].quote
+    assert (quote.start_line, quote.start_col, quote.text) == (3, 1, text[7 : 7 + answermod.LONG_QUOTE])
+
+
 def test_two_words_of_one_name_meet_its_one_word_synonym(tmp_path, monkeypatch):
     # WordNet lists "United Kingdom" as one lemma with "Britain": the
     # lexicon keeps two-word lemmas under their joined terms.

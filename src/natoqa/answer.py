@@ -1447,7 +1447,12 @@ def _bounds(text: str, start: int, end: int, q: Question, known=None) -> tuple[i
     if end - start <= LONG_QUOTE:
         return None
     a, b = _trim(text, start, end, q, None, known)
-    return _widen(text, a, b, start, end)
+    a, b = _widen(text, a, b, start, end)
+    if b <= a:
+        # Not one word fits (a line with no white space): the quote's first
+        # LONG_QUOTE characters, cut mid-word, still the document's text.
+        return start, start + LONG_QUOTE
+    return a, b
 
 
 _WORD = re.compile(r"\s*\S+")
@@ -1481,8 +1486,6 @@ def _widen(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int]:
 def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tuple[int, int]:
     """The best run of whole clauses of text[start:end], at most LONG_QUOTE long."""
     cuts, spans = _clauses(text, start, end, known)
-    if len(cuts) < 3:
-        return start, end
     weights = dict(zip(q.terms, q.idf))  # noqa: B905
     for _, relatives in q.related:
         for r, w, _ in relatives:
@@ -1490,6 +1493,8 @@ def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tu
     terms = [(pos, t) for pos, t in spans if t in weights]
     # In text order: the terms of a run [a, b) are a slice, found by bisection.
     positions, names = list(map(_FIRST, terms)), list(map(_SECOND, terms))
+    if len(cuts) < 3:
+        return _words_run(text, start, end, positions, names, weights)
     best, best_key = (start, end), None
     for i in range(len(cuts) - 1):
         for j in range(i + 1, len(cuts)):
@@ -1508,6 +1513,37 @@ def _trim(text: str, start: int, end: int, q: Question, short, known=None) -> tu
             key = (weight + TRIM_SHORT * holds_short * (q.mass or 1.0), b - a)
             if best_key is None or key > best_key:
                 best, best_key = (a, b), key
+    if best_key is None:
+        # Every clause is longer than a quote may be.
+        return _words_run(text, start, end, positions, names, weights)
+    return best
+
+
+_WORD_END = re.compile(r"\S*")
+
+
+def _words_run(text: str, start: int, end: int, positions, names, weights) -> tuple[int, int]:
+    """For a sentence with no clause short enough to quote (a run-on line,
+    a table flattened into one line): the run of whole words from one
+    question word to another, within LONG_QUOTE, holding the most distinct
+    question words (the first such run), which _widen then grows. With no
+    question word in it, the sentence's first words."""
+    best, best_key = None, None
+    j = 0
+    for i, a in enumerate(positions):
+        while a > start and not text[a - 1].isspace():
+            a -= 1  # from the start of the word ("mail" of "e-mail")
+        j = max(j, i)
+        while j + 1 < len(positions) and _WORD_END.match(text, positions[j + 1], end).end() - a <= LONG_QUOTE:
+            j += 1
+        b = _WORD_END.match(text, positions[j], end).end()
+        if b - a > LONG_QUOTE:
+            continue  # a single word longer than a quote
+        key = sum(map(weights.__getitem__, dict.fromkeys(names[i : j + 1])))
+        if best_key is None or key > best_key:
+            best, best_key = (a, b), key
+    if best is None:
+        return start, start
     return best
 
 
