@@ -71,6 +71,17 @@ def test_failing_file_shows_the_failure(runner, tiny_corpus, tmp_path):
     assert lines[4].startswith(f"{path}: 1 passed, 1 failed, pass rate 50.0% (minimum 100.0%, below minimum)")
 
 
+def test_a_quote_that_opens_with_a_quotation_mark_gets_no_second_one(runner, tmp_path):
+    from .conftest import make_corpus
+
+    root = make_corpus(tmp_path / "c", {"a.txt": "Storks\n\n\u201cStorks nest on chimneys,\u201d the keeper said.\n"})
+    path = write(tmp_path, 'questions:\n  - question: "Where do storks nest?"\n    answers: ["in trees"]\n')
+    result = invoke(runner, [str(path), "--corpus", str(root)])
+    assert result.exit_code == 1
+    got = next(line for line in result.stdout.splitlines() if line.startswith("  got:"))
+    assert got == f"  got:      {root / 'a.txt'}:3:1: \u201cStorks nest on chimneys,\u201d the keeper said.\u201d"
+
+
 @pytest.mark.parametrize(("rate", "code"), [("0.5", 0), ("0.51", 1), ("0", 0), ("1", 1)])
 def test_min_pass_rate(runner, tiny_corpus, tmp_path, rate, code):
     path = write(tmp_path, FAILING)

@@ -225,15 +225,20 @@ def _file_url(path: str) -> str:
         return ""
 
 
+def quotation_marks(body: str) -> tuple[str, str]:
+    """The marks to put around a quote: none on a side that already has one,
+    as ““The fact ...” reads as a typo."""
+    return ("" if body[:1] in _OPENING_MARKS else "“"), ("" if body[-1:] in _CLOSING_MARKS else "”")
+
+
 def _quote_text(answer: Answer):
     from rich.text import Text
 
     body = visible(one_line(answer.quote.text))
-    # A quote that already opens (or closes) with a quotation mark gets no
-    # second one: ““The fact ...” reads as a typo.
-    quote = Text("" if body[:1] in _OPENING_MARKS else "“", style="bold")
+    opening, closing = quotation_marks(body)
+    quote = Text(opening, style="bold")
     quote.append(body, style="bold")
-    quote.append("" if body[-1:] in _CLOSING_MARKS else "”", style="bold")
+    quote.append(closing, style="bold")
     short = getattr(answer, "answer", None)
     if short is not None:
         plain = quote.plain

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from natoqa.check import FileReport, Outcome
-from natoqa.render import one_line, visible
+from natoqa.render import one_line, quotation_marks, visible
 
 
 def summary(reports: list[FileReport], seconds: float, min_pass_rate: float) -> dict:
@@ -48,7 +48,9 @@ def got_text(outcome: Outcome) -> str:
     if not result.answered:
         return f"no answer ({result.reason})" if result.reason else "no answer"
     a = result.answers[0]
-    return visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: “{one_line(a.quote.text)}”")
+    body = one_line(a.quote.text)
+    opening, closing = quotation_marks(body)
+    return visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: {opening}{body}{closing}")
 
 
 def case_dict(outcome: Outcome) -> dict:
