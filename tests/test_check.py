@@ -171,7 +171,7 @@ def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
         ("corpus: x\n", "q.yaml: has no 'questions' list"),
         ("questions: 3\n", "q.yaml:1: 'questions' must be a list, not an integer"),
         ("questions: []\n", "q.yaml: the 'questions' list is empty"),
-        ("top: 0\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number of at least 1"),
+        ("top: 0\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number from 1 to 100"),
         ("questions:\n  - what\n", "q.yaml:2: entry 1: must be a mapping with a 'question', not a string"),
         ("questions:\n  - id: a\n", "q.yaml:2: entry 1 (id a): has no 'question'"),
         ("questions:\n  - question: x\n    colour: red\n", "q.yaml:3: entry 1: unknown key 'colour'"),

@@ -183,6 +183,14 @@ def test_show_refuses_a_column_the_line_lacks(runner, tiny_corpus, col):
     )
 
 
+@pytest.mark.parametrize("reference", ["birds:" + "1" * 5000, "birds:4:" + "9" * 5000, "birds:99999999999999"])
+def test_show_refuses_a_number_past_any_line_in_one_line(runner, tiny_corpus, reference):
+    result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), reference])
+    assert (result.exit_code, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith("natoqa: error: ") and "internal error" not in line
+
+
 def test_show_blank_line_is_an_error(runner, tiny_corpus):
     result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), "birds:2"])
     assert result.exit_code == 2

@@ -325,6 +325,18 @@ def test_missing_model_is_one_clear_error(monkeypatch, tmp_path):
         dense.Encoder.load()
 
 
+@pytest.mark.parametrize("config", ["{}", "[]"])
+def test_a_model_folder_without_the_model_shape_is_one_clear_error(monkeypatch, tmp_path, config):
+    import struct
+
+    (tmp_path / "config.json").write_text(config)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\n")
+    header = b"{}"
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(dense.DenseUnavailable, match="cannot read the dense model"):
+        dense.Encoder.load(tmp_path)
+
+
 def test_default_path_never_imports_dense_or_numpy():
     code = (
         "import sys\n"

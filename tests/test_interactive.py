@@ -191,6 +191,18 @@ def test_top_changes_how_many_answers(repl):
     assert out(repl.err) == ["showing 3 answer(s) per question", "showing 3 answer(s) per question"]
 
 
+@pytest.mark.parametrize("arg", ["\u00b2", "1" * 5000, "-1", "3.0"])
+def test_top_refuses_what_is_not_a_small_whole_number(repl, arg):
+    # "²" passes str.isdigit() but not int(); 5,000 digits pass neither
+    # int()'s limit: both ended the session with an internal error.
+    repl.handle(f":top {arg}")
+    assert repl.session.top == 1 and not repl.done
+    # (The message wraps at the console's width: compared without breaks.)
+    assert "".join(out(repl.err)).replace("not'", "not '") == (
+        f"natoqa: error: :top takes a whole number from 1 to 100, not {arg!r}"
+    )
+
+
 def test_json_prints_the_record_ask_json_prints(repl):
     repl.handle(":json")
     repl.handle("what cuts wood")

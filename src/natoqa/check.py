@@ -115,9 +115,22 @@ def _scalar(node, tag: str):
 
     if not isinstance(node, yaml.ScalarNode):
         return None
-    if node.tag == f"tag:yaml.org,2002:{tag}":
-        return yaml.safe_load(node.value) if tag in ("int", "bool") else node.value
-    return None
+    if node.tag != f"tag:yaml.org,2002:{tag}":
+        return None
+    if tag not in ("int", "bool"):
+        return node.value
+    # An explicit tag (`!!int abc`) sets node.tag whatever the text is: the
+    # value is parsed and its type checked, and a number too long for
+    # int() (over 4,300 digits) is no number.
+    if len(node.value) > 100:
+        return None
+    try:
+        value = yaml.safe_load(node.value)
+    except (yaml.YAMLError, ValueError):
+        return None
+    if tag == "bool":
+        return value if isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kind(node) -> str:
@@ -145,6 +158,8 @@ def _validate(path: str, root, text: str) -> CheckFile:
     top_level = {}
     for key_node, value_node in root.value:
         key = _scalar(key_node, "str")
+        if key is None:
+            raise CheckFileError(f"{path}:{_line(key_node)}: a top-level key must be a name, not {_kind(key_node)}")
         if key in top_level:
             raise CheckFileError(f"{path}:{_line(key_node)}: duplicate top-level key {key!r}")
         if key not in TOP_KEYS:
@@ -167,8 +182,9 @@ def _validate(path: str, root, text: str) -> CheckFile:
     top = 1
     if "top" in top_level:
         value = _scalar(top_level["top"], "int")
-        if value is None or value < 1:
-            raise CheckFileError(f"{path}:{_line(top_level['top'])}: 'top' must be a whole number of at least 1")
+        if value is None or not 1 <= value <= 100:
+            # 100: the most `ask -k` shows.
+            raise CheckFileError(f"{path}:{_line(top_level['top'])}: 'top' must be a whole number from 1 to 100")
         top = value
     cases = tuple(_case(path, i, node) for i, node in enumerate(questions.value, 1))
     if not cases:
@@ -196,6 +212,8 @@ def _case(path: str, index: int, node) -> Case:
         raise CheckFileError(f"{where}: must be a mapping with a 'question', not {_kind(node)}")
     values = {}
     for key_node, value_node in node.value:
+        if _scalar(key_node, "str") is None:
+            raise CheckFileError(f"{path}:{_line(key_node)}: {label}: a key must be a name, not {_kind(key_node)}")
         if key_node.value in values:
             # YAML would silently keep the last one; a gate must not guess.
             raise CheckFileError(f"{path}:{_line(key_node)}: {label}: duplicate key {key_node.value!r}")

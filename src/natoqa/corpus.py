@@ -140,6 +140,8 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     first_passage = 0
     for line_no, title, target in entries:
         where = f"{_join(named, INDEX_NAME)}:{line_no}"
+        if "\0" in target:  # %00, decoded: no file name holds one
+            raise CorpusError(f"{where}: link {target!r} holds a NUL character; no file is named so")
         if os.path.isabs(target) or target.startswith(("/", "\\")):
             raise CorpusError(f"{where}: link {target!r} is an absolute path; links must stay inside the corpus folder")
         real = os.path.realpath(os.path.join(root_real, target))

@@ -383,9 +383,11 @@ class Encoder:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             tokenizer = WordPiece.from_file(folder / "vocab.txt")
             tensors = read_safetensors(folder / "model.safetensors")
-        except (OSError, ValueError, KeyError) as exc:
-            raise DenseUnavailable(f"cannot read the dense model in {folder}: {exc}") from None
-        return cls(tensors, config, tokenizer)
+            # Inside the try: a config without the model's shape, or a
+            # tensor missing, is a model natoqa cannot use, not a bug.
+            return cls(tensors, config, tokenizer)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise DenseUnavailable(f"cannot read the dense model in {folder}: {type(exc).__name__}: {exc}") from None
 
     def hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The last layer's state of every token of a padded batch of token ids."""

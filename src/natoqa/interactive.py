@@ -85,7 +85,9 @@ class Repl:
             if not arg:
                 self.note(f"showing {self.session.top} answer(s) per question")
                 return
-            if not arg.isdigit() or not 1 <= int(arg) <= MAX_TOP:
+            # ASCII digits only, few of them: isdigit() passes "²", which
+            # int() refuses, and int() refuses over 4,300 digits.
+            if not (arg.isascii() and arg.isdigit() and len(arg) <= 6) or not 1 <= int(arg) <= MAX_TOP:
                 self.error(f":top takes a whole number from 1 to {MAX_TOP}, not {arg!r}")
                 return
             self.session.top = int(arg)

@@ -8,7 +8,11 @@ import re
 from natoqa.corpus import Corpus, Document, load_corpus
 from natoqa.errors import CorpusError, UsageError
 
-_REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?:?$")
+_REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>[0-9]+)(?::(?P<col>[0-9]+))?:?$")
+
+# Past any line a document can have (documents are at most 50 MB), and
+# short of what int() refuses to parse (4,300 digits).
+_MAX_DIGITS = 12
 
 
 def parse_reference(reference: str) -> tuple[str, int, int | None]:
@@ -16,6 +20,9 @@ def parse_reference(reference: str) -> tuple[str, int, int | None]:
     match = _REFERENCE.match(reference.strip())
     if not match:
         raise UsageError(f"{reference!r} is not a reference; expected PATH:LINE or PATH:LINE:COL")
+    numbers = [match["line"], match["col"] or "0"]
+    if any(len(n.lstrip("0")) > _MAX_DIGITS for n in numbers):
+        raise UsageError(f"{reference!r}: line or column number too large")
     return match["path"], int(match["line"]), int(match["col"]) if match["col"] else None
 
 
