@@ -1077,3 +1077,147 @@ def test_the_entry_point_hands_ctrl_c_back_to_the_cli():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert proc.stdout.strip() == "True"
+
+
+# --- reports and recorded files: never written over what is not theirs -----
+
+WOOD_QUESTIONS = 'questions:\n  - question: "Which tool cuts wood?"\n    answers: ["nothing like it"]\n'
+
+
+def _run_check(tiny_corpus, questions, *args, **kwargs):
+    return subprocess.run(
+        [*NATOQA, "check", str(questions), "--corpus", str(tiny_corpus), *args],
+        capture_output=kwargs.pop("capture_output", True),
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def test_junit_into_a_fifo_is_written_into_it_not_over_it(tiny_corpus, tmp_path):
+    import stat
+    import threading
+
+    questions = tmp_path / "q.yaml"
+    questions.write_text(WOOD_QUESTIONS)
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    done = _run_check(tiny_corpus, questions, "--junit", str(fifo))
+    reader.join(timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert got and got[0].startswith('<?xml version="1.0"')
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # a FIFO still, not a plain file
+
+
+def test_junit_to_dev_stdout_goes_down_the_pipe_or_is_refused_over_a_file(tiny_corpus, tmp_path):
+    questions = tmp_path / "q.yaml"
+    questions.write_text(WOOD_QUESTIONS)
+    done = _run_check(tiny_corpus, questions, "--junit", "/dev/stdout")
+    assert done.returncode == 1, done.stderr
+    assert '<?xml version="1.0"' in done.stdout and "1 failed" in done.stdout
+    # Redirected to a file, /dev/stdout is that file: replacing it would
+    # lose the report natoqa writes to it.
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        done = _run_check(
+            tiny_corpus,
+            questions,
+            "--junit",
+            "/dev/stdout",
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            capture_output=False,
+        )
+    assert done.returncode == 2
+    assert "standard output" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("INDEX.md", "is a file of the corpus"),
+        ("birds.txt", "is a file of the corpus"),
+        ("folder/", "is a folder; give a file path"),
+        ("", "--junit needs a file path"),
+    ],
+)
+def test_junit_refuses_a_corpus_file_a_folder_or_nothing(runner, tiny_corpus, tmp_path, target, message):
+    questions = tmp_path / "q.yaml"
+    questions.write_text(WOOD_QUESTIONS)
+    before = snapshot(tiny_corpus)
+    path = f"{tiny_corpus}/{target}" if target else ""
+    result = invoke(runner, ["check", str(questions), "--corpus", str(tiny_corpus), "--junit", path])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert message in error_line(result)
+    assert snapshot(tiny_corpus) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--min-pass-rate", "nan"], ["--record", "--junit", "r.xml"], ["--record", "--json"], ["--record", "-o", ""]],
+)
+def test_check_options_that_cannot_mean_anything_are_usage_errors(runner, tiny_corpus, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    Path("q.yaml").write_text(WOOD_QUESTIONS)
+    result = invoke(runner, ["check", "q.yaml", "--corpus", str(tiny_corpus), *args])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert error_line(result).startswith("natoqa: error: ")
+    assert not Path("r.xml").exists() and Path("q.yaml").read_text() == WOOD_QUESTIONS
+
+
+def test_recorded_ids_read_back_as_the_same_strings(runner, tmp_path):
+    # "2024" and "no" read back as a number and false, "a #b" as "a":
+    # the recorded file failed its next check.
+    root = make_corpus(
+        tmp_path / "c",
+        {
+            "2024.txt": "Budget\n\nThe council approved the budget in March.\n",
+            "no.txt": "Storks\n\nWhite storks nest on chimneys.\n",
+            "a #b.txt": "Tools\n\nA hammer drives nails.\n",
+        },
+        index="- [A](2024.txt)\n- [B](no.txt)\n- [C](a%20%23b.txt)\n",
+    )
+    questions = tmp_path / "q.yaml"
+    questions.write_text(
+        "questions:\n  - question: Who approved the budget?\n  - question: Where do storks nest?\n"
+        "  - ? question\n    : What drives nails?\n"
+    )
+    result = invoke(runner, ["check", str(questions), "--corpus", str(root), "--record", "--in-place"])
+    assert result.exit_code == 0, result.stderr
+    text = questions.read_text()
+    assert 'document: "2024"' in text and 'document: "no"' in text and 'document: "a #b"' in text
+    assert '\n    document: "a #b"\n' in text  # the entry's column, not the explicit key's
+    result = invoke(runner, ["check", str(questions), "--corpus", str(root), "--json"])
+    assert result.exit_code == 0, result.stderr
+    cases = json.loads(result.stdout)["files"][0]["cases"]
+    assert [c["expected"]["document"] for c in cases] == ["2024", "no", "a #b"]
+
+
+def test_junit_holds_no_character_xml_cannot(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    root = make_corpus(tmp_path / "c", {"a.txt": "Storks\n\nWhite storks \ufffe nest on chimneys \uffff in spring.\n"})
+    questions = tmp_path / "q\udcff.yaml"  # a file name that is not UTF-8
+    with open(os.fsencode(questions), "w") as f:
+        f.write('questions:\n  - question: "Where do storks nest?"\n    answers: [x]\n')
+    junit = tmp_path / "report.xml"
+    done = subprocess.run(
+        [*NATOQA, "check", os.fsencode(questions), "--corpus", str(root), "--junit", str(junit)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    [failure] = ET.parse(junit).getroot().iter("failure")
+    assert "White storks \ufffd nest on chimneys \ufffd in spring." in failure.get("message")
+
+
+def test_a_single_file_corpus_is_cached_with_the_cache_below_its_folder(runner, tmp_path, monkeypatch):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Budget\n\nThe council approved the budget in March.\n")
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(tmp_path / ".cache" / "natoqa"))
+    result = invoke(runner, ["ask", "--corpus", str(notes), "-q", "Who approved the budget?"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert any(p.name.startswith("index-") for p in (tmp_path / ".cache" / "natoqa").iterdir())

@@ -429,10 +429,12 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
             continue
         answer = outcome.result.answers[0]
         key_node, value_node = next((k, v) for k, v in node.value if k.value == "question")
-        indent = " " * key_node.start_mark.column
+        # The entry's own column: its keys' column, but for an explicit
+        # key (`? question`), which stands two further in.
+        indent = " " * node.start_mark.column
         new = []
         if not case.document:
-            new.append(f"{indent}document: {answer.document}{newline}")
+            new.append(f"{indent}document: {_yaml_string(answer.document)}{newline}")
         if not case.lines:
             new.append(f"{indent}line: {answer.quote.start_line}{newline}")
         end = value_node.end_mark
@@ -446,12 +448,61 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
     return Recording("".join(lines), tuple(recorded), tuple(skipped))
 
 
+def _yaml_string(value: str) -> str:
+    """value as a YAML scalar that reads back as that string: plain when it
+    does ("birds"), else JSON-quoted, which YAML reads as a double-quoted
+    string ("2024", "no", "a #b" would read as a number, false, "a")."""
+    import json
+
+    import yaml
+
+    try:
+        if yaml.safe_load(f"k: {value}") == {"k": value}:
+            return value
+    except yaml.YAMLError:
+        pass
+    return json.dumps(value, ensure_ascii=False)
+
+
 def write_atomically(path: str, text: str) -> None:
-    """Write a whole text file atomically, keeping its permissions."""
+    """Write a whole text file atomically, keeping its permissions.
+
+    A FIFO, a terminal or a pipe (`--junit /dev/stdout | ...`) is written
+    in place: replacing it would put a plain file where the device or pipe
+    was, and leave its reader waiting."""
+    import stat
+
     from natoqa.store import write_atomic
 
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder; give a file path")
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:  # a symlink loop, a path through a file
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+        return
+    if found is not None and _is_standard_stream(found):
+        # `--junit /dev/stdout > report.txt`: replacing the file would drop
+        # the report natoqa writes to standard output.
+        raise UsageError(f"{path}: is natoqa's standard output or error; give the report a file of its own")
     # Through a symlink to the file it names: replacing the link itself
     # would silently detach the user's file from it.
     target = Path(os.path.realpath(path))
     mode = target.stat().st_mode & 0o7777 if target.exists() else None
     write_atomic(target, [text.encode("utf-8")], mode)
+
+
+def _is_standard_stream(found: os.stat_result) -> bool:
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (found.st_dev, found.st_ino):
+            return True
+    return False

@@ -518,10 +518,18 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
           --corpus ../shared/bench/squad-dev/corpus --min-pass-rate 0
       natoqa check new.yaml --record -o recorded.yaml
     """
+    import math
     import time
 
     from natoqa import check as checkmod
 
+    if math.isnan(min_pass_rate):
+        raise click.BadParameter("must be a number from 0 to 1, not nan", param_hint="'--min-pass-rate'")
+    for name, value in (("--junit", junit), ("--output", output)):
+        if value is not None and not value.strip():
+            raise click.UsageError(f"{name} needs a file path, not an empty one")
+    if record and (junit or as_json):
+        raise click.UsageError("--record writes questions files, not reports: drop --junit and --json")
     if (in_place or output) and not record:
         raise click.UsageError("--in-place and --output go with --record")
     if in_place and output:
@@ -554,6 +562,12 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
             corpora[key] = _load(location)
         checkmod.validate_against(cf, corpora[key])
         plan.append((cf, key))
+    for option, target in (("--junit", junit), ("--output", output)):
+        # A slip of the fingers must not overwrite the corpus either.
+        if target and os.path.exists(target):
+            for loaded in corpora.values():
+                if any(_same_file(target, f) for f in _corpus_files(loaded)):
+                    raise UsageError(f"{target}: is a file of the corpus {loaded.root}; give {option} another path")
     for key, loaded in corpora.items():
         indexes[key] = _index(loaded, no_cache)
     rankers = {key: _ranker(index, no_cache) for key, index in indexes.items()} if dense else {}
@@ -581,6 +595,22 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
             click.echo(line, color=color)
     rate = report.pass_rate([o for r in reports for o in r.outcomes])
     return EXIT_OK if rate >= min_pass_rate else EXIT_NO_ANSWER
+
+
+def _corpus_files(loaded) -> list[str]:
+    from natoqa.corpus import INDEX_NAME
+
+    files = [d.path for d in loaded.documents]
+    if os.path.isdir(loaded.root):
+        files.append(os.path.join(loaded.root, INDEX_NAME))
+    return files
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def _record(checkmod, reports, in_place: bool, output: str | None) -> int:

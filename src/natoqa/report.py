@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from natoqa.check import FileReport, Outcome
 from natoqa.render import one_line, quotation_marks, visible
 
@@ -136,7 +138,7 @@ def junit_xml(reports: list[FileReport]) -> str:
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=visible(r.check_file.path),
+            name=_xml(r.check_file.path),
             tests=str(len(r.outcomes)),
             failures=str(r.failed),
             errors="0",
@@ -145,18 +147,28 @@ def junit_xml(reports: list[FileReport]) -> str:
         )
         per_case = r.seconds / len(r.outcomes) if r.outcomes else 0.0
         for o in r.outcomes:
-            name = visible(f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question)
+            name = _xml(f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question)
             case = ET.SubElement(
-                suite, "testcase", classname=visible(r.check_file.path), name=name, time=f"{per_case:.4f}"
+                suite, "testcase", classname=_xml(r.check_file.path), name=name, time=f"{per_case:.4f}"
             )
             if not o.passed:
-                message = visible(f"{o.why}; expected {expected_text(o)}; got {got_text(o)}")
+                message = _xml(f"{o.why}; expected {expected_text(o)}; got {got_text(o)}")
                 failure = ET.SubElement(case, "failure", message=message, type="AnswerMismatch")
-                failure.text = (
-                    f"question: {visible(o.case.question)}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
+                failure.text = _xml(
+                    f"question: {o.case.question}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
                 )
         total += len(r.outcomes)
         failures += r.failed
     suites.set("tests", str(total))
     suites.set("failures", str(failures))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# What XML 1.0 cannot hold even escaped, beyond the control characters
+# visible() pictures: surrogates (a file name that is not UTF-8) and the
+# noncharacters U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", visible(text))

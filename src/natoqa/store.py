@@ -155,7 +155,10 @@ def _inside(directory: Path, root: str) -> bool:
     try:
         root_real = os.path.realpath(root)
         if os.path.isfile(root_real):
-            root_real = os.path.dirname(root_real)
+            # A single-file corpus reads that file only: a cache beside it
+            # or below its folder (`--corpus ~/notes.txt`, the cache in
+            # ~/.cache) is no part of it.
+            return False
         here = os.path.realpath(directory)
         return os.path.commonpath([root_real, here]) == root_real
     except (OSError, ValueError):
