@@ -908,6 +908,11 @@ CHECK_ERRORS = [
     ),
     ("top huge", "top: 1000000\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number from 1 to 100"),
     (
+        "an empty answer",
+        "questions:\n  - question: x\n    answers: ['saw', ' ']\n",
+        "q.yaml:3: entry 1: 'answers' holds an empty string",
+    ),
+    (
         "a list as a key",
         "questions:\n  - ? [a, b]\n    : x\n",
         "q.yaml:2: entry 1: a key must be a name, not a list",
@@ -1221,3 +1226,30 @@ def test_a_single_file_corpus_is_cached_with_the_cache_below_its_folder(runner, 
     result = invoke(runner, ["ask", "--corpus", str(notes), "-q", "Who approved the budget?"])
     assert (result.exit_code, result.stderr) == (0, "")
     assert any(p.name.startswith("index-") for p in (tmp_path / ".cache" / "natoqa").iterdir())
+
+
+def test_a_new_report_gets_the_permissions_of_any_new_file(runner, tiny_corpus, tmp_path):
+    questions = tmp_path / "q.yaml"
+    questions.write_text(WOOD_QUESTIONS)
+    old = os.umask(0o022)
+    try:
+        invoke(runner, ["check", str(questions), "--corpus", str(tiny_corpus), "--junit", str(tmp_path / "r.xml")])
+        invoke(
+            runner, ["check", str(questions), "--corpus", str(tiny_corpus), "--record", "-o", str(tmp_path / "n.yaml")]
+        )
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.xml").stat().st_mode & 0o777 == 0o644  # not the temporary file's 0600
+    assert (tmp_path / "n.yaml").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_corpus_path_that_is_not_utf8_is_cached(tmp_path):
+    folder = os.path.join(os.fsencode(tmp_path), b"dir\xff")
+    os.mkdir(folder)
+    with open(os.path.join(folder, b"notes.txt"), "w") as f:
+        f.write("Budget\n\nThe council approved the budget in March.\n")
+    env = dict(os.environ, NATOQA_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [*NATOQA, "ask", "--corpus", os.path.join(folder, b"notes.txt"), "-q", "Who approved the budget?"]
+    done = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert any(p.name.startswith("where-") for p in (tmp_path / "cache").iterdir())

@@ -284,6 +284,9 @@ def _case(path: str, index: int, node) -> Case:
         items = [_scalar(n, "str") for n in answers_node.value]
         if any(v is None for v in items):
             raise bad("answers", "a list of strings")
+        if any(not v.strip() for v in items):
+            # Every quote holds the empty string: the case could not fail.
+            raise CheckFileError(f"{path}:{_line(answers_node)}: {label}: 'answers' holds an empty string")
         answers = tuple(items)
     answerable = True
     if "answerable" in values:
@@ -493,7 +496,15 @@ def write_atomically(path: str, text: str) -> None:
     # Through a symlink to the file it names: replacing the link itself
     # would silently detach the user's file from it.
     target = Path(os.path.realpath(path))
-    mode = target.stat().st_mode & 0o7777 if target.exists() else None
+    if target.exists():
+        mode = target.stat().st_mode & 0o7777
+    else:
+        # A new report or questions file gets the permissions any new file
+        # would (the temporary file's are 0600: a CI's artifact reader
+        # could not open it).
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     write_atomic(target, [text.encode("utf-8")], mode)
 
 

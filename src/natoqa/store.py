@@ -190,7 +190,8 @@ def content_key(fingerprint: str) -> str:
 
 def _locator_path(directory: Path, named: str) -> Path:
     where = f"{_code_digest()}\0{named}\0{os.path.realpath(named)}"
-    return directory / f"where-{hashlib.sha256(where.encode()).hexdigest()[:40]}.json"
+    # surrogateescape: a path that is not UTF-8 names its corpus too.
+    return directory / f"where-{hashlib.sha256(where.encode('utf-8', 'surrogateescape')).hexdigest()[:40]}.json"
 
 
 # --- writing -----------------------------------------------------------------
