@@ -908,6 +908,11 @@ CHECK_ERRORS = [
     ),
     ("top huge", "top: 1000000\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number from 1 to 100"),
     (
+        "an empty document",
+        "questions:\n  - question: x\n    document: ''\n",
+        "q.yaml:3: entry 1: 'document' is empty",
+    ),
+    (
         "an empty answer",
         "questions:\n  - question: x\n    answers: ['saw', ' ']\n",
         "q.yaml:3: entry 1: 'answers' holds an empty string",
@@ -1253,3 +1258,9 @@ def test_a_corpus_path_that_is_not_utf8_is_cached(tmp_path):
     done = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
     assert (done.returncode, done.stderr) == (0, b"")
     assert any(p.name.startswith("where-") for p in (tmp_path / "cache").iterdir())
+
+
+def test_a_corpus_named_by_white_space_is_named_visibly(runner, monkeypatch):
+    monkeypatch.setenv("NATOQA_CORPUS", " ")
+    result = invoke(runner, ["ask", "what cuts wood"])
+    assert (result.exit_code, error_line(result)) == (3, "natoqa: error: corpus not found: ' '")

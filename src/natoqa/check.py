@@ -259,6 +259,8 @@ def _case(path: str, index: int, node) -> Case:
     document = ""
     if "document" in values:
         document = _scalar(values["document"][1], "str")
+        if document is not None and not document.strip():
+            raise CheckFileError(f"{path}:{_line(values['document'][1])}: {label}: 'document' is empty")
         if not document:
             raise bad("document", "a document id (a string)")
     lines: tuple[int, ...] = ()

@@ -120,7 +120,8 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     named = corpus_location(location)
     path = Path(named)
     if not path.exists():
-        raise CorpusError(f"corpus not found: {named}")
+        # Quoted when white space would hide it: NATOQA_CORPUS=' '.
+        raise CorpusError(f"corpus not found: {named if named.strip() == named else repr(named)}")
     if path.is_file():
         doc = _read_document(path, named, path.stem, path.stem, 0, os.path.realpath(path))
         return _corpus(named, path.stem, "", [doc])
