@@ -538,7 +538,7 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
         raise click.UsageError("--output takes a single FILE")
     if output and os.path.exists(output):
         raise UsageError(f"{output}: already exists; --record writes only to a new file (or use --in-place)")
-    if junit and os.path.exists(junit) and any(os.path.exists(f) and os.path.samefile(junit, f) for f in files):
+    if junit and os.path.exists(junit) and any(_same_file(junit, f) for f in files):
         # A slip of the fingers must not turn the user's questions into XML.
         raise UsageError(f"{junit}: is a questions file being checked; give --junit another path")
     started = time.perf_counter()
