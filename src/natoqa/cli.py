@@ -562,12 +562,12 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
             corpora[key] = _load(location)
         checkmod.validate_against(cf, corpora[key])
         plan.append((cf, key))
-    for option, target in (("--junit", junit), ("--output", output)):
-        # A slip of the fingers must not overwrite the corpus either.
-        if target and os.path.exists(target):
-            for loaded in corpora.values():
-                if any(_same_file(target, f) for f in _corpus_files(loaded)):
-                    raise UsageError(f"{target}: is a file of the corpus {loaded.root}; give {option} another path")
+    if junit and os.path.exists(junit):
+        # A slip of the fingers must not overwrite the corpus either. (An
+        # existing --output was refused above.)
+        for loaded in corpora.values():
+            if any(_same_file(junit, f) for f in _corpus_files(loaded)):
+                raise UsageError(f"{junit}: is a file of the corpus {loaded.root}; give --junit another path")
     for key, loaded in corpora.items():
         indexes[key] = _index(loaded, no_cache)
     rankers = {key: _ranker(index, no_cache) for key, index in indexes.items()} if dense else {}
