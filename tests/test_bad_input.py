@@ -804,8 +804,21 @@ def test_a_cache_dir_that_is_a_file_still_answers_with_one_warning(runner, tmp_p
     result = invoke(runner, ["ask", "--corpus", str(tiny_corpus), "-q", "which tool cuts wood"])
     assert result.exit_code == 0
     assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
-    assert result.stderr.startswith(f"natoqa: warning: cannot write the index cache in {blocker}: ")
-    assert len(result.stderr.splitlines()) == 1
+    # Said as what is wrong, not as mkdir's "File exists".
+    assert result.stderr == (
+        f"natoqa: warning: cannot write the index cache in {blocker}: "
+        "a file is in the way (the cache needs a folder there)\n"
+    )
+    assert blocker.read_text() == "a user's file\n"
+
+
+def test_a_cache_dir_below_a_file_says_a_file_is_in_the_way(runner, tmp_path, tiny_corpus, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a user's file\n")
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(blocker / "cache"))
+    result = invoke(runner, ["ask", "--corpus", str(tiny_corpus), "-q", "which tool cuts wood"])
+    assert result.exit_code == 0
+    assert result.stderr.endswith(": a file is in the way (the cache needs a folder there)\n")
     assert blocker.read_text() == "a user's file\n"
 
 
@@ -894,17 +907,17 @@ CHECK_ERRORS = [
     (
         "line tagged int",
         "questions:\n  - question: x\n    line: !!int '[1, 2]'\n",
-        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not an integer",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not '[1, 2]' tagged !!int",
     ),
     (
         "answerable tagged bool",
         "questions:\n  - question: x\n    answerable: !!bool maybe\n",
-        "q.yaml:3: entry 1: 'answerable' must be true or false, not a boolean",
+        "q.yaml:3: entry 1: 'answerable' must be true or false, not 'maybe' tagged !!bool",
     ),
     (
         "line of 5,000 digits",
         "questions:\n  - question: x\n    line: " + "1" * 5000 + "\n",
-        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not an integer",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not a number of 5,000 characters",
     ),
     ("top huge", "top: 1000000\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number from 1 to 100"),
     (

@@ -140,6 +140,15 @@ def _kind(node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
+    for tag in ("int", "bool"):
+        if node.tag == f"tag:yaml.org,2002:{tag}" and _scalar(node, tag) is None:
+            # Refused by _scalar: a number too long, or an explicit tag on
+            # text that is no such value (`!!bool maybe`), named as what it
+            # is, not as the type its tag claims.
+            if yaml.resolver.Resolver().resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
+                return f"a number of {len(node.value):,} characters"
+            text = node.value if len(node.value) <= 40 else node.value[:40] + "…"
+            return f"{text!r} tagged !!{tag}"
     return {
         "tag:yaml.org,2002:str": "a string",
         "tag:yaml.org,2002:int": "an integer",

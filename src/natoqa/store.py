@@ -146,7 +146,11 @@ def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
         write()
     except (OSError, ValueError, TypeError, _Unsupported) as exc:
         if warn and not isinstance(exc, _Unsupported):
-            warn(f"cannot write the index cache in {directory}: {getattr(exc, 'strerror', None) or exc}")
+            reason = getattr(exc, "strerror", None) or exc
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                # mkdir's "File exists" when the path, or a folder on it, is a file.
+                reason = "a file is in the way (the cache needs a folder there)"
+            warn(f"cannot write the index cache in {directory}: {reason}")
         return False
     return True
 
