@@ -290,6 +290,21 @@ def test_record_to_a_new_file_keeps_comments_and_order(runner, tiny_corpus, tmp_
     assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_record_writes_the_files_own_line_ends(runner, tiny_corpus, tmp_path, newline):
+    # CR-only line ends got LF lines inserted among them.
+    path = tmp_path / "q.yaml"
+    path.write_bytes(RECORDABLE.replace("\n", newline).encode())
+    new = tmp_path / "recorded.yaml"
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "-o", str(new)])
+    assert result.exit_code == 0
+    recorded = new.read_bytes().decode()
+    assert f"{newline}    document: birds{newline}    line: 3{newline}" in recorded
+    assert recorded.count(newline) == RECORDABLE.count("\n") + 4
+    assert not {"\r", "\n"} & set(recorded.replace(newline, ""))  # no other line end
+    assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
+
+
 def test_record_refuses_an_existing_output_and_writes_in_place(runner, tiny_corpus, tmp_path):
     path = write(tmp_path, RECORDABLE)
     other = write(tmp_path, "x", "other.yaml")

@@ -428,7 +428,7 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
     root = yaml.compose(check_file.text, Loader=loader)
     questions = next(v for k, v in root.value if k.value == "questions")
     lines = check_file.text.splitlines(keepends=True)
-    newline = "\r\n" if check_file.text.count("\r\n") > check_file.text.count("\n") / 2 else "\n"
+    newline = _newline(check_file.text)
     inserts: list[tuple[int, list[str]]] = []
     recorded, skipped = [], []
     for node, outcome in zip(questions.value, report.outcomes, strict=True):
@@ -460,6 +460,16 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
     for at, new in sorted(inserts, key=lambda item: item[0], reverse=True):
         lines[at:at] = new
     return Recording("".join(lines), tuple(recorded), tuple(skipped))
+
+
+def _newline(text: str) -> str:
+    """The line end most of text's lines have: new lines match the file's."""
+    crlf = text.count("\r\n")
+    cr = text.count("\r") - crlf
+    lf = text.count("\n") - crlf
+    if crlf > lf and crlf >= cr:
+        return "\r\n"
+    return "\r" if cr > lf and cr > crlf else "\n"  # "\n" on a tie or none
 
 
 def _yaml_string(value: str) -> str:
