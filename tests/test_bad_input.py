@@ -1273,6 +1273,25 @@ def test_a_corpus_path_that_is_not_utf8_is_cached(tmp_path):
     assert any(p.name.startswith("where-") for p in (tmp_path / "cache").iterdir())
 
 
+def test_a_single_file_corpus_whose_name_is_not_utf8_answers_in_valid_json(tmp_path):
+    # Its id and title come from the file name: the cache key could not
+    # encode them (exit 70), and JSON wrote the name's raw byte.
+    path = os.path.join(os.fsencode(tmp_path), b"b\xffd.txt")
+    with open(path, "w") as f:
+        f.write("The council approved the budget in March.\n")
+    env = dict(os.environ, NATOQA_CACHE_DIR=str(tmp_path / "cache"))
+    for args in (["-q"], ["--json"], ["--jsonl", "--no-cache"]):
+        done = subprocess.run(
+            [*NATOQA, "ask", "--corpus", path, *args, "Who approved the budget?"], capture_output=True, env=env, timeout=60
+        )
+        assert (done.returncode, done.stderr) == (0, b""), args
+    record = json.loads(done.stdout.decode("utf-8"))  # valid UTF-8
+    assert record["answers"][0]["document"] == "b\udcffd"
+    assert os.fsencode(record["answers"][0]["path"]) == path
+    done = subprocess.run([*NATOQA, "docs", "--json", "--corpus", path], capture_output=True, env=env, timeout=60)
+    assert json.loads(done.stdout.decode("utf-8"))[0]["title"] == "b\udcffd"
+
+
 def test_a_corpus_named_by_white_space_is_named_visibly(runner, monkeypatch):
     monkeypatch.setenv("NATOQA_CORPUS", " ")
     result = invoke(runner, ["ask", "what cuts wood"])

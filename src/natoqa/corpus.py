@@ -98,7 +98,9 @@ class Corpus:
         """A digest of every document's content, id and title."""
         digest = hashlib.sha256()
         for doc in self.documents:
-            digest.update(f"{doc.id}\0{doc.title}\0{doc.sha256}\0".encode())
+            # surrogateescape: the id and title of a single-file corpus come
+            # from its file name, which need not be UTF-8.
+            digest.update(f"{doc.id}\0{doc.title}\0{doc.sha256}\0".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
 

@@ -63,9 +63,16 @@ def _span_dict(span) -> dict:
     }
 
 
-# Characters that some readers treat as line breaks (Python's splitlines,
-# JavaScript): left raw, they would cut a JSON Lines record in two.
-_LINE_SEPARATORS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# Written as \u escapes: characters that some readers treat as line breaks
+# (Python's splitlines, JavaScript), which left raw would cut a JSON Lines
+# record in two, and lone surrogates (a file name that is not UTF-8, its
+# bytes escaped by Python), which would reach stdout as bytes that are not
+# UTF-8. One scan in C finds any of them.
+_ESCAPED = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 # ensure_ascii=False: quotes are verbatim text and stay readable in UTF-8.
@@ -96,9 +103,8 @@ def to_json(data, indent: int | None = None) -> str:
         out = "".join(_C_ENCODE(data, 0))
     else:
         out = _ENCODER.encode(data)
-    for char, escape in _LINE_SEPARATORS.items():
-        if char in out:
-            out = out.replace(char, escape)
+    if _ESCAPED.search(out):
+        out = _ESCAPED.sub(_escape, out)
     return out
 
 
