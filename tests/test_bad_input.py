@@ -1282,7 +1282,10 @@ def test_a_single_file_corpus_whose_name_is_not_utf8_answers_in_valid_json(tmp_p
     env = dict(os.environ, NATOQA_CACHE_DIR=str(tmp_path / "cache"))
     for args in (["-q"], ["--json"], ["--jsonl", "--no-cache"]):
         done = subprocess.run(
-            [*NATOQA, "ask", "--corpus", path, *args, "Who approved the budget?"], capture_output=True, env=env, timeout=60
+            [*NATOQA, "ask", "--corpus", path, *args, "Who approved the budget?"],
+            capture_output=True,
+            env=env,
+            timeout=60,
         )
         assert (done.returncode, done.stderr) == (0, b""), args
     record = json.loads(done.stdout.decode("utf-8"))  # valid UTF-8
