@@ -166,12 +166,13 @@ CORPUS_ERRORS = [
     (
         "malformed YAML front matter",
         _index("---\ntitle: Storks\ndescription: [unclosed\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
-        "c/INDEX.md:3: malformed front matter: expected ',' or ']', but got '<stream end>'",
+        # libyaml's mark: the stream ends at the closing '---' line.
+        "c/INDEX.md:4: malformed front matter: did not find expected ',' or ']'",
     ),
     (
         "front matter with a tab indent",
         _index("---\ntitle: Storks\n\tdescription: x\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
-        "c/INDEX.md:3: malformed front matter: found character '\\t' that cannot start any token",
+        "c/INDEX.md:3: malformed front matter: found a tab character that violates indentation",
     ),
     (
         "front matter not a mapping",
@@ -182,6 +183,23 @@ CORPUS_ERRORS = [
         "front matter never closed",
         _index("---\ntitle: Storks\n\n- [A](a.txt)\n", {"a.txt": DOC}),
         "c/INDEX.md:1: front matter has no closing '---' line",
+    ),
+    # Deep nesting recursed until Python gave up, and an alias bomb took
+    # gigabytes (exit 70 both).
+    (
+        "front matter nested too deeply",
+        _index("---\ntitle: " + "[" * 20000 + "]" * 20000 + "\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:2: malformed front matter: exceeded maximum nesting depth",
+    ),
+    (
+        "an alias in front matter",
+        _index("---\na: &a [x, x, x]\nb: [*a, *a, *a]\ntitle: Storks\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md:3: YAML aliases (*name) are not allowed in front matter",
+    ),
+    (
+        "a list as the title",
+        _index("---\ntitle: [Storks, Herons]\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md: front matter 'title' must be text, not a list",
     ),
 ]
 

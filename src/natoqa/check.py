@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from natoqa import yamltext
 from natoqa.answer import Answer, Result
 from natoqa.errors import CheckFileError, UsageError
 from natoqa.session import validate_question
@@ -86,17 +87,16 @@ def read_check_file(path: str) -> CheckFile:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckFileError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        # Aliases are refused before anything is built: a "billion laughs"
-        # document expands a few lines into exponentially many values.
-        for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
-                raise CheckFileError(
-                    f"{path}:{mark.line + 1}:{mark.column + 1}: YAML aliases (*name) are not allowed in a questions file"
-                )
+        loader = yamltext.fast_loader()
+        mark = yamltext.first_alias(text, loader)
+        if mark is not None:
+            raise CheckFileError(
+                f"{path}:{mark.line + 1}:{mark.column + 1}: YAML aliases (*name) are not allowed in a questions file"
+            )
         root = yaml.compose(text, Loader=loader)
+    except RecursionError:
+        raise CheckFileError(f"{path}: YAML syntax error: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -424,8 +424,7 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
     """
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    root = yaml.compose(check_file.text, Loader=loader)
+    root = yaml.compose(check_file.text, Loader=yamltext.fast_loader())
     questions = next(v for k, v in root.value if k.value == "questions")
     lines = check_file.text.splitlines(keepends=True)
     newline = _newline(check_file.text)

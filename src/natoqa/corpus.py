@@ -264,8 +264,16 @@ def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]
 def _front_matter(raw: str, where: str) -> dict:
     import yaml  # only corpora with front matter pay for yaml
 
+    from natoqa import yamltext
+
     try:
-        data = yaml.safe_load(raw)
+        loader = yamltext.fast_loader()
+        mark = yamltext.first_alias(raw, loader)
+        if mark is not None:
+            raise CorpusError(f"{where}:{mark.line + 2}: YAML aliases (*name) are not allowed in front matter")
+        data = yaml.load(raw, Loader=loader)
+    except RecursionError:
+        raise CorpusError(f"{where}: malformed front matter: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 2}" if mark is not None else ""
@@ -275,6 +283,10 @@ def _front_matter(raw: str, where: str) -> dict:
         return {}
     if not isinstance(data, dict):
         raise CorpusError(f"{where}: front matter must be a mapping of keys to values")
+    for key in ("title", "description"):
+        if isinstance(data.get(key), (dict, list)):
+            kind = "mapping" if isinstance(data[key], dict) else "list"
+            raise CorpusError(f"{where}: front matter '{key}' must be text, not a {kind}")
     return data
 
 
