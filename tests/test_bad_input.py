@@ -1218,23 +1218,29 @@ def test_recorded_ids_read_back_as_the_same_strings(runner, tmp_path):
             "2024.txt": "Budget\n\nThe council approved the budget in March.\n",
             "no.txt": "Storks\n\nWhite storks nest on chimneys.\n",
             "a #b.txt": "Tools\n\nA hammer drives nails.\n",
+            # Characters YAML cannot hold raw, or reads as a line break: the
+            # recorded file was refused ("unacceptable character #x007f").
+            "bud\x7fget.txt": "Rivers\n\nThe Danube flows into the Black Sea.\n",
+            "line\u2028sep.txt": "Moons\n\nPhobos orbits Mars.\n",
         },
-        index="- [A](2024.txt)\n- [B](no.txt)\n- [C](a%20%23b.txt)\n",
+        index="- [A](2024.txt)\n- [B](no.txt)\n- [C](a%20%23b.txt)\n- [D](bud%7Fget.txt)\n- [E](line%E2%80%A8sep.txt)\n",
     )
     questions = tmp_path / "q.yaml"
     questions.write_text(
         "questions:\n  - question: Who approved the budget?\n  - question: Where do storks nest?\n"
         "  - ? question\n    : What drives nails?\n"
+        "  - question: Where does the Danube flow?\n  - question: Which moon orbits Mars?\n"
     )
     result = invoke(runner, ["check", str(questions), "--corpus", str(root), "--record", "--in-place"])
     assert result.exit_code == 0, result.stderr
     text = questions.read_text()
     assert 'document: "2024"' in text and 'document: "no"' in text and 'document: "a #b"' in text
     assert '\n    document: "a #b"\n' in text  # the entry's column, not the explicit key's
+    assert 'document: "bud\\u007fget"' in text and 'document: "line\\u2028sep"' in text
     result = invoke(runner, ["check", str(questions), "--corpus", str(root), "--json"])
     assert result.exit_code == 0, result.stderr
     cases = json.loads(result.stdout)["files"][0]["cases"]
-    assert [c["expected"]["document"] for c in cases] == ["2024", "no", "a #b"]
+    assert [c["expected"]["document"] for c in cases] == ["2024", "no", "a #b", "bud\x7fget", "line\u2028sep"]
 
 
 def test_junit_holds_no_character_xml_cannot(tmp_path):

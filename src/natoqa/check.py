@@ -14,6 +14,7 @@ tree, so every problem can name the file, the entry and its line.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,20 +472,28 @@ def _newline(text: str) -> str:
     return "\r" if cr > lf and cr > crlf else "\n"  # "\n" on a tie or none
 
 
+# What a YAML file cannot hold raw (PyYAML refuses DEL, the C1 range,
+# surrogates, U+FFFE and U+FFFF) or reads as a line break, folded inside
+# quotes (NEL, U+2028, U+2029): written as escapes.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
 def _yaml_string(value: str) -> str:
     """value as a YAML scalar that reads back as that string: plain when it
     does ("birds"), else JSON-quoted, which YAML reads as a double-quoted
-    string ("2024", "no", "a #b" would read as a number, false, "a")."""
+    string ("2024", "no", "a #b" would read as a number, false, "a"), with
+    the characters YAML cannot hold raw escaped (a file named "bud\x7fget",
+    or not in UTF-8)."""
     import json
 
     import yaml
 
     try:
-        if yaml.safe_load(f"k: {value}") == {"k": value}:
+        if not _YAML_UNSAFE.search(value) and yaml.safe_load(f"k: {value}") == {"k": value}:
             return value
     except yaml.YAMLError:
         pass
-    return json.dumps(value, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def write_atomically(path: str, text: str) -> None:
