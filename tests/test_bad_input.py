@@ -1319,6 +1319,33 @@ def test_a_single_file_corpus_whose_name_is_not_utf8_answers_in_valid_json(tmp_p
     assert json.loads(done.stdout.decode("utf-8"))[0]["title"] == "b\udcffd"
 
 
+@pytest.mark.parametrize("name", ["INDEX.md", "a.txt"])
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_fifo_where_a_corpus_file_was_is_refused_not_waited_on(tmp_path, name, cached):
+    # Checking a cached index against the files opened them: a FIFO put in
+    # place of one waited for a writer forever.
+    root = make_corpus(tmp_path / "c", {"a.txt": "Budget\n\nThe council approved the budget in March.\n"})
+    env = dict(os.environ, NATOQA_CACHE_DIR=str(tmp_path / "cache"))
+    ask = [*NATOQA, "ask", "--corpus", str(root), "-q", "Who approved the budget?"]
+    if cached:
+        assert subprocess.run(ask, capture_output=True, env=env, timeout=60).returncode == 0
+    (root / name).unlink()
+    os.mkfifo(root / name)
+    done = subprocess.run(ask, capture_output=True, env=env, timeout=60)
+    assert (done.returncode, done.stdout) == (3, b"")
+    assert done.stderr.decode() == (
+        f"natoqa: error: {root / name}: not a regular file (a pipe or a device); natoqa reads text files\n"
+    )
+
+
+def test_a_device_as_the_corpus_is_refused_not_read(runner):
+    result = invoke(runner, ["ask", "--corpus", "/dev/zero", "-q", "who"])
+    assert (result.exit_code, error_line(result)) == (
+        3,
+        "natoqa: error: /dev/zero: not a regular file (a pipe or a device); natoqa reads text files",
+    )
+
+
 def test_a_corpus_named_by_white_space_is_named_visibly(runner, monkeypatch):
     monkeypatch.setenv("NATOQA_CORPUS", " ")
     result = invoke(runner, ["ask", "what cuts wood"])

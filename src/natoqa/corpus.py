@@ -124,11 +124,11 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     if not path.exists():
         # Quoted when white space would hide it: NATOQA_CORPUS=' '.
         raise CorpusError(f"corpus not found: {named if named.strip() == named else repr(named)}")
-    if path.is_file():
+    if not path.is_dir():  # a file, or a pipe or device, which reading refuses
         doc = _read_document(path, named, path.stem, path.stem, 0, os.path.realpath(path))
         return _corpus(named, path.stem, "", [doc])
     index_path = path / INDEX_NAME
-    if not index_path.is_file():
+    if not index_path.exists():
         raise CorpusError(f"{named}: not a corpus folder (no {INDEX_NAME})")
     index_bytes = _read_bytes(index_path, _join(named, INDEX_NAME))
     index_text = _decode(index_bytes, _join(named, INDEX_NAME))
@@ -159,7 +159,7 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
         display = _join(named, target)
         if os.path.isdir(real):
             raise CorpusError(f"{where}: linked document is a folder, not a text file: {display}")
-        if not os.path.isfile(real):
+        if not os.path.exists(real):
             raise CorpusError(f"{where}: linked document not found: {display}")
         # The cache checks the file by the path as linked, so that a link
         # pointed elsewhere shows as a change.
@@ -180,11 +180,31 @@ def corpus_location(location: str | os.PathLike | None = None) -> str:
     return os.fspath(location)
 
 
+class NotRegular(OSError):
+    """A path that names a FIFO, a device or a socket, not a file."""
+
+
+def read_regular(path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """At most limit + 1 bytes of a regular file. Opened without blocking and
+    checked once open: a FIFO put where a document was (the cache's checks
+    read it) would wait for a writer forever, and /dev/zero never ends."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb", closefd=True) as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # Linux opens a folder for reading
+            raise IsADirectoryError(21, "Is a directory", os.fsdecode(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegular(f"{os.fsdecode(path)}: not a regular file")
+        return f.read(limit + 1)
+
+
 def index_digest(named: str) -> str:
     """sha256 of a corpus folder's INDEX.md; "" for a single-file corpus."""
     if os.path.isfile(named):
         return ""
-    return hashlib.sha256(Path(named, INDEX_NAME).read_bytes()).hexdigest()
+    return hashlib.sha256(read_regular(os.path.join(named, INDEX_NAME))).hexdigest()
 
 
 def file_signature(path: str) -> tuple[int, ...]:
@@ -195,15 +215,15 @@ def file_signature(path: str) -> tuple[int, ...]:
 
 
 def file_digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read(MAX_DOCUMENT_BYTES + 1)).hexdigest()
+    return hashlib.sha256(read_regular(path)).hexdigest()
 
 
 def read_verified_lines(path: str, sha256: str) -> tuple[str, ...]:
     """The lines of a document the index was built from, checked to be unchanged."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
+        data = read_regular(path)
+    except NotRegular:
+        raise CorpusError(f"{path}: the document changed while natoqa was answering; run again") from None
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -305,13 +325,14 @@ def _read_bytes(path: Path, display: str) -> bytes:
                 f"{display}: {size:,} bytes is over natoqa's limit of {MAX_DOCUMENT_BYTES:,} bytes a document; split it"
             )
         # Bounded even when the size lied (a /proc file, a file still growing).
-        with path.open("rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
+        data = read_regular(path)
         if len(data) > MAX_DOCUMENT_BYTES:
             raise CorpusError(f"{display}: over natoqa's limit of {MAX_DOCUMENT_BYTES:,} bytes a document; split it")
         return data
     except IsADirectoryError:
         raise CorpusError(f"{display}: is a folder, not a text file") from None
+    except NotRegular:
+        raise CorpusError(f"{display}: not a regular file (a pipe or a device); natoqa reads text files") from None
     except OSError as exc:
         raise CorpusError(f"{display}: cannot read: {exc.strerror or exc}") from None
 
