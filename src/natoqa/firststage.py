@@ -34,12 +34,15 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     (index.Memo) for each related word's best-relative weights."""
     arrays = arrays_of(np, index, factors)
     postings = index.postings
+    found = [postings.get(term) for term in q.terms]
+    lists = [(f, w) for f, w in zip(found, q.idf, strict=False) if f]
     ids, values = [], []
-    for term, w in zip(q.terms, q.idf, strict=False):
-        found = postings.get(term)
-        if found:
-            ids.append(np.frombuffer(found.ids, dtype=np.intc))
-            values.append(w * np.frombuffer(found.weights, dtype=np.float64))
+    if lists:
+        # Every term's postings as one array, each weight times its term's
+        # IDF (w x tf, as a product per term gives): two numpy calls a
+        # question, not two a term.
+        ids.append(np.frombuffer(b"".join(f.ids for f, _ in lists), dtype=np.intc))
+        values.append(_weighted(np, lists))
     for term, relatives in q.related:
         found = _related(np, index, term, relatives, memo)
         ids.append(found[0])
@@ -51,7 +54,9 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     acc = np.bincount(np.concatenate(ids), np.concatenate(values), index.n_passages)
     # Every weight added is above zero (a positive IDF times a positive tf
     # weight), so the passages matched are exactly those scored above zero.
-    matched = np.flatnonzero(acc > 0.0)
+    # (The arrays' own methods: np.flatnonzero and np.argpartition are
+    # Python wrappers around them.)
+    matched = (acc > 0.0).nonzero()[0]
     if not len(matched):
         return [], {}
     scores = acc[matched]
@@ -67,8 +72,8 @@ def pool(np, index, q, title_docs, w_title: float, factors, k: int, memo):
     if size < len(matched):
         # Every key at or under the size-th smallest, then sorted by (key,
         # passage) as heapq.nsmallest would, ties to the earlier passage.
-        kth = keys[np.argpartition(keys, size - 1)[:size]].max()
-        near = np.flatnonzero(keys <= kth)
+        kth = keys[keys.argpartition(size - 1)[:size]].max()
+        near = (keys <= kth).nonzero()[0]
     else:
         near = np.arange(len(matched))
     order = near[np.lexsort((matched[near], keys[near]))][:size]
@@ -103,15 +108,11 @@ def _related(np, index, term: str, relatives, memo):
         return found
     postings = index.postings
     best = np.zeros(index.n_passages)
-    ids, values = [], []
-    for r, w, _ in relatives:
-        found = postings[r]
-        ids.append(np.frombuffer(found.ids, dtype=np.intc))
-        values.append(w * np.frombuffer(found.weights, dtype=np.float64))
+    lists = [(postings[r], w) for r, w, _ in relatives]
     # Each passage's best relative weight, every relative in one call (a
     # maximum is the same floats in any order): the dict walk's values.
-    if ids:
-        np.maximum.at(best, np.concatenate(ids), np.concatenate(values))
+    if lists:
+        np.maximum.at(best, np.frombuffer(b"".join(f.ids for f, _ in lists), dtype=np.intc), _weighted(np, lists))
     reached = best > 0.0
     if term:
         # The passages whose `where` lists the word take none of its
@@ -122,5 +123,13 @@ def _related(np, index, term: str, relatives, memo):
         if unplaced:
             own[list(unplaced)] = False
         reached &= ~own
-    ids = np.flatnonzero(reached)
+    ids = reached.nonzero()[0]
     return memo.put(key, (ids, best[ids]), len(ids))
+
+
+def _weighted(np, lists):
+    """The tf weights of (postings, weight) pairs' lists, end to end, each
+    times its list's weight: the products w x tf one at a time give (IEEE
+    multiplication commutes), in one multiplication."""
+    tf = np.frombuffer(b"".join(f.weights for f, _ in lists), dtype=np.float64)
+    return np.repeat([w for _, w in lists], [len(f.ids) for f, _ in lists]) * tf
