@@ -1336,7 +1336,9 @@ def _count_in(index: Index, term: str, lo: int, hi: int) -> int:
     found = memo.get(key)
     if found is None:
         postings = index.postings.get(term)
-        ids = postings.ids if postings else ()
+        # `is not None`, not the list's __bool__ (a Python call): an empty
+        # list counts 0 either way.
+        ids = postings.ids if postings is not None else ()
         found = memo.put(key, bisect.bisect_left(ids, hi) - bisect.bisect_left(ids, lo))
     return found
 

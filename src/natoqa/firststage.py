@@ -130,6 +130,7 @@ def _related(np, index, term: str, relatives, memo):
 def _weighted(np, lists):
     """The tf weights of (postings, weight) pairs' lists, end to end, each
     times its list's weight: the products w x tf one at a time give (IEEE
-    multiplication commutes), in one multiplication."""
+    multiplication commutes), in one multiplication (the array's repeat:
+    np.repeat is a Python wrapper around it)."""
     tf = np.frombuffer(b"".join(f.weights for f, _ in lists), dtype=np.float64)
-    return np.repeat([w for _, w in lists], [len(f.ids) for f, _ in lists]) * tf
+    return np.array([w for _, w in lists]).repeat([len(f.ids) for f, _ in lists]) * tf
