@@ -20,6 +20,8 @@ from natoqa.interactive import Repl, history_path
 from natoqa.session import Session
 from natoqa.store import load_index
 
+from .conftest import make_corpus
+
 PROMPT = "natoqa> "
 # CSI sequences (styles, bracketed paste mode, cursor moves), OSC 8 links, keypad modes.
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]")
@@ -118,6 +120,36 @@ def test_two_questions_a_command_and_quit(spawn, tiny_corpus, tmp_path):
     }
     saved = (tmp_path / "xdg-data" / "natoqa" / "history").read_text().splitlines()
     assert saved == ["Which bird has the longest wingspan?", "what cuts wood", ":docs", ":quit"]
+
+
+def test_a_terminal_said_to_be_0_columns_wide_still_shows_answers(spawn, tiny_corpus):
+    # COLUMNS=0 made every line of human output, banner and :help included, empty.
+    child = spawn("ask", "what cuts wood", env={"NATOQA_CORPUS": str(tiny_corpus), "COLUMNS": "0"})
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    lines = screen(child.logfile_read.getvalue())
+    assert lines[0] == "“A saw cuts wood.”"
+    assert ">3 │ A hammer drives nails. A saw cuts wood." in lines
+
+
+def test_the_prompt_shows_a_titles_control_characters(spawn, tmp_path):
+    # The banner and :docs sent a corpus title's escape sequences raw.
+    root = make_corpus(
+        tmp_path / "c",
+        {"a.txt": "Tools\n\nA saw cuts wood.\n"},
+        index='---\ntitle: "Evil \\e(0"\n---\n- [Bad \x1bc](a.txt)\n',
+    )
+    child = spawn(env={"NATOQA_CORPUS": str(root), "NO_COLOR": "1"})
+    child.expect_exact(PROMPT)
+    ask(child, ":docs")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    raw = child.logfile_read.getvalue()
+    assert "\x1b(" not in raw and "\x1bc" not in raw
+    lines = screen(raw)
+    assert lines[0].startswith("Evil ␛(0: 1 document, 2 passages.")
+    assert lines[2] == f"2  {root / 'a.txt'}  Bad ␛c"
 
 
 def test_history_is_kept_across_sessions_and_ctrl_d_leaves(spawn, tiny_corpus):

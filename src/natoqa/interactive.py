@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from natoqa.errors import NatoqaError
+from natoqa.render import visible
 from natoqa.session import Session
 
 PROMPT = "natoqa> "
@@ -118,19 +119,21 @@ class Repl:
         width = max(len(str(len(d.passages))) for d in documents)
         for d in documents:
             row = Text(f"{len(d.passages):>{width}}  ")
-            row.append(d.path, style="bold")
-            row.append(f"  {d.title}")
+            row.append(visible(d.path), style="bold")
+            row.append(f"  {visible(d.title)}")
             self.console.print(row)
 
+    # Messages name corpus titles, paths and the user's words: their control
+    # characters are shown, never sent to the terminal (natoqa.render.visible).
     def note(self, message: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text(message, style="dim"))
+        self.err.print(Text(visible(message), style="dim"))
 
     def error(self, message: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text(f"natoqa: error: {message}", style="bold"))
+        self.err.print(Text(f"natoqa: error: {visible(message)}", style="bold"))
 
 
 def repl(session: Session, no_color: bool = False) -> int:

@@ -179,9 +179,17 @@ def make_console(no_color: bool = False, stderr: bool = False):
             soft_wrap=True,
             width=10_000,
         )
+    # A terminal that says it is narrower than this (COLUMNS=0, from a
+    # broken environment) got nothing at all, or a word a line: 80 instead.
+    width = None if console.width >= MIN_WIDTH else 80
     if no_color or os.environ.get("NO_COLOR"):
-        return Console(stderr=stderr, highlight=False, emoji=False, markup=False, color_system=None)
+        return Console(stderr=stderr, highlight=False, emoji=False, markup=False, color_system=None, width=width)
+    if width is not None:
+        return Console(stderr=stderr, highlight=False, emoji=False, markup=False, width=width)
     return console
+
+
+MIN_WIDTH = 20
 
 
 def print_human(console, result: Result, show_passage: bool = True, explain: bool = False) -> None:
