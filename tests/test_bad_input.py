@@ -1209,6 +1209,22 @@ def test_check_options_that_cannot_mean_anything_are_usage_errors(runner, tiny_c
     assert not Path("r.xml").exists() and Path("q.yaml").read_text() == WOOD_QUESTIONS
 
 
+@pytest.mark.parametrize("args", [["--junit", "nodir/r.xml"], ["--record", "-o", "nodir/new.yaml"]])
+def test_a_report_or_record_into_a_missing_folder_names_the_path(runner, tiny_corpus, tmp_path, monkeypatch, args):
+    # It said "cannot write output", naming nothing, and -o had printed the
+    # change it then failed to write.
+    monkeypatch.chdir(tmp_path)
+    Path("q.yaml").write_text(WOOD_QUESTIONS)
+    result = invoke(runner, ["check", "q.yaml", "--corpus", str(tiny_corpus), *args])
+    assert (result.exit_code, error_line(result)) == (
+        2,
+        f"natoqa: error: {args[-1]}: cannot write: No such file or directory",
+    )
+    if "--record" in args:
+        assert result.stdout == ""
+    assert Path("q.yaml").read_text() == WOOD_QUESTIONS and not Path("nodir").exists()
+
+
 def test_recorded_ids_read_back_as_the_same_strings(runner, tmp_path):
     # "2024" and "no" read back as a number and false, "a #b" as "a":
     # the recorded file failed its next check.

@@ -504,8 +504,6 @@ def write_atomically(path: str, text: str) -> None:
     was, and leave its reader waiting."""
     import stat
 
-    from natoqa.store import write_atomic
-
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise UsageError(f"{path}: is a folder; give a file path")
     try:
@@ -514,10 +512,20 @@ def write_atomically(path: str, text: str) -> None:
         found = None
     except OSError as exc:  # a symlink loop, a path through a file
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    if found is not None and not stat.S_ISREG(found.st_mode):
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-        return
+    try:
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+            return
+        _replace(path, found, text)
+    except OSError as exc:  # no such folder, no permission, a full disk
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _replace(path: str, found: os.stat_result | None, text: str) -> None:
+    """Put a new regular file at path (`found`, its stat, None if new)."""
+    from natoqa.store import write_atomic
+
     if found is not None and _is_standard_stream(found):
         # `--junit /dev/stdout > report.txt`: replacing the file would drop
         # the report natoqa writes to standard output.

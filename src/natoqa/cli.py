@@ -631,13 +631,15 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
             fromfile=cf.path,
             tofile=target,
         )
-        click.echo("".join(diff), nl=False)
         if in_place or output:
+            # Written first: a path that cannot be written shows no change.
             checkmod.write_atomically(target, recording.new_text)
+            click.echo("".join(diff), nl=False)
             click.echo(
                 f"natoqa: recorded document and line for {len(recording.recorded)} entries in {target}", err=True
             )
         else:
+            click.echo("".join(diff), nl=False)
             click.echo(
                 f"natoqa: {cf.path}: not written; add --in-place to update it, or -o NEW to write a new file", err=True
             )
