@@ -305,6 +305,23 @@ def test_record_writes_the_files_own_line_ends(runner, tiny_corpus, tmp_path, ne
     assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
 
 
+def test_record_to_another_folder_keeps_a_relative_corpus_naming_the_same_folder(runner, tiny_corpus, tmp_path):
+    # `corpus: tiny` is read from the file's folder: copied as it was into
+    # other/, it named other/tiny, which does not exist.
+    path = write(tmp_path, "corpus: tiny  # the test corpus\n" + RECORDABLE)
+    (tmp_path / "other").mkdir()
+    new = tmp_path / "other" / "recorded.yaml"
+    result = invoke(runner, [str(path), "--record", "-o", str(new)])
+    assert result.exit_code == 0, result.stderr
+    assert new.read_text().startswith("corpus: ../tiny  # the test corpus\n# keep this comment\n")
+    assert f"{new}: 'corpus' now reads ../tiny, from its own folder" in result.stderr
+    assert invoke(runner, [str(new)]).exit_code == 0
+    # Beside the original, or in place, the value stays as written.
+    same = tmp_path / "same.yaml"
+    result = invoke(runner, [str(path), "--record", "-o", str(same)])
+    assert same.read_text().startswith("corpus: tiny  # the test corpus\n") and "now reads" not in result.stderr
+
+
 def test_record_refuses_an_existing_output_and_writes_in_place(runner, tiny_corpus, tmp_path):
     path = write(tmp_path, RECORDABLE)
     other = write(tmp_path, "x", "other.yaml")

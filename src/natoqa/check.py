@@ -413,9 +413,10 @@ class Recording:
     new_text: str
     recorded: tuple[int, ...]  # entry indexes filled in
     skipped: tuple[str, ...]  # why some entries could not be filled in
+    moved: str = ""  # the relative 'corpus' written for the new file's folder, if it changed
 
 
-def record(check_file: CheckFile, report: FileReport) -> Recording:
+def record(check_file: CheckFile, report: FileReport, target: str | None = None) -> Recording:
     """Insert `document` and `line` into entries that lack them, as text.
 
     The new keys are written as lines right after the entry's `question`,
@@ -455,11 +456,34 @@ def record(check_file: CheckFile, report: FileReport) -> Recording:
         at = end.line if end.column == 0 else end.line + 1
         inserts.append((at, new))
         recorded.append(case.index)
+    moved = ""
+    if recorded and target is not None:
+        moved = _move_corpus(check_file, root, lines, target, skipped)
     if inserts and lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += newline
     for at, new in sorted(inserts, key=lambda item: item[0], reverse=True):
         lines[at:at] = new
-    return Recording("".join(lines), tuple(recorded), tuple(skipped))
+    return Recording("".join(lines), tuple(recorded), tuple(skipped), moved)
+
+
+def _move_corpus(check_file: CheckFile, root, lines: list[str], target: str, skipped: list[str]) -> str:
+    """A relative `corpus:` names a folder from the questions file's own: in a
+    file written elsewhere (`--record -o other/q.yaml`) it is rewritten, in
+    lines, to name the same corpus from there. The new value, or ""."""
+    node = next((v for k, v in root.value if k.value == "corpus"), None)
+    if node is None or check_file.corpus is None or os.path.isabs(node.value):
+        return ""
+    here = os.path.dirname(os.path.abspath(target))
+    if os.path.abspath(os.path.join(here, node.value)) == os.path.abspath(check_file.corpus):
+        return ""
+    start, end = node.start_mark, node.end_mark
+    if start.line != end.line:
+        skipped.append(f"'corpus' is written over several lines; make it name {check_file.corpus} by hand")
+        return ""
+    value = os.path.relpath(os.path.abspath(check_file.corpus), here)
+    line = lines[start.line]
+    lines[start.line] = line[: start.column] + _yaml_string(value) + line[end.column :]
+    return value
 
 
 def _newline(text: str) -> str:

@@ -618,7 +618,7 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
 
     for r in reports:
         cf = r.check_file
-        recording = checkmod.record(cf, r)
+        recording = checkmod.record(cf, r, output)
         for why in recording.skipped:
             _warn(f"{cf.path}: {why}")
         if not recording.recorded:
@@ -638,6 +638,8 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
             click.echo(
                 f"natoqa: recorded document and line for {len(recording.recorded)} entries in {target}", err=True
             )
+            if recording.moved:
+                click.echo(f"natoqa: {target}: 'corpus' now reads {recording.moved}, from its own folder", err=True)
         else:
             click.echo("".join(diff), nl=False)
             click.echo(
