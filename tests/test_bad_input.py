@@ -954,6 +954,19 @@ CHECK_ERRORS = [
         "q.yaml:2: entry 1: a key must be a name, not a list",
     ),
     ("a list as a top-level key", "? [a, b]\n: x\n", "q.yaml:1: a top-level key must be a name, not a list"),
+    # Said as what YAML made of them: "not a value of another type", and a
+    # base-60 `1:30` checked as line 90.
+    (
+        "a merge key",
+        "questions:\n  - question: x\n    <<: {id: y}\n",
+        "q.yaml:3: entry 1: a key must be a name, not a merge key (<<)",
+    ),
+    (
+        "a base-60 line",
+        "questions:\n  - question: x\n    line: 1:30\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not '1:30', "
+        "which YAML reads as a number in base 60",
+    ),
 ]
 
 

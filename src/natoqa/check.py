@@ -125,6 +125,8 @@ def _scalar(node, tag: str):
     # int() (over 4,300 digits) is no number.
     if len(node.value) > 100:
         return None
+    if tag == "int" and ":" in node.value:
+        return None  # YAML 1.1's base 60: `line: 1:30` would be line 90
     try:
         value = yaml.safe_load(node.value)
     except (yaml.YAMLError, ValueError):
@@ -146,6 +148,8 @@ def _kind(node) -> str:
             # Refused by _scalar: a number too long, or an explicit tag on
             # text that is no such value (`!!bool maybe`), named as what it
             # is, not as the type its tag claims.
+            if tag == "int" and ":" in node.value:
+                return f"{node.value[:40]!r}, which YAML reads as a number in base 60"
             if yaml.resolver.Resolver().resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
                 return f"a number of {len(node.value):,} characters"
             text = node.value if len(node.value) <= 40 else node.value[:40] + "…"
@@ -156,6 +160,7 @@ def _kind(node) -> str:
         "tag:yaml.org,2002:bool": "a boolean",
         "tag:yaml.org,2002:null": "empty",
         "tag:yaml.org,2002:float": "a number",
+        "tag:yaml.org,2002:merge": "a merge key (<<)",
     }.get(node.tag, "a value of another type")
 
 
