@@ -526,6 +526,15 @@ def _error_record(line, question, error):
     return {"question": question, "line": line, "error": error}
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_question(runner, jobs):
+    stdin = ("\ufeff" + Q + "\n" + "\ufeffWhat does Putin want?\n" * 40).encode()
+    result = invoke(runner, ["ask", "-", "--jsonl", "-j", jobs], input=stdin)
+    questions = [json.loads(line)["question"] for line in result.stdout.splitlines()]
+    # Only the stream's first bytes are a mark; one further on is the line's.
+    assert questions == [Q] + ["\ufeffWhat does Putin want?"] * 40
+
+
 def test_batch_bad_lines_get_error_records_and_the_rest_are_answered(runner):
     stdin = b"".join(
         [

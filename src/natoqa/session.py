@@ -360,7 +360,14 @@ def _lines(stream, before_wait=None):
         except OSError as exc:
             raise UsageError(f"cannot read questions from stdin: {exc.strerror or exc}") from None
         size -= len(tail) - len(tail.rstrip(b"\n").rstrip(b"\r"))
+        if number == 1 and raw.startswith(_BOM):
+            # A file saved with a byte order mark (as Windows editors do):
+            # an encoding artefact, not part of the first question.
+            raw, size = raw[len(_BOM) :], size - len(_BOM)
         yield number, raw.rstrip(b"\n").rstrip(b"\r"), size
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 class Writer:
