@@ -293,6 +293,16 @@ def test_quit_and_exit_end_the_loop(repl):
     assert repl.done
 
 
+@pytest.mark.parametrize(
+    ("line", "done", "explain"), [(":exi", True, False), (":ex", False, True), (":e", False, True)]
+)
+def test_a_prefix_of_exit_alone_leaves_and_e_stays_explain(repl, line, done, explain):
+    # `:exi` was an unknown command, though a unique prefix is enough.
+    repl.handle(line)
+    assert (repl.done, repl.session.explain) == (done, explain)
+    assert not any("unknown command" in line for line in out(repl.err))
+
+
 def test_history_lives_in_xdg_data_home(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert history_path() == tmp_path / "data" / "natoqa" / "history"

@@ -77,6 +77,9 @@ class Repl:
         name, arg = name.lower(), arg.strip()
         name = ALIASES.get(name, name)
         matches = [c for c in COMMANDS if c.startswith(name)] if len(name) > 1 else []
+        if not matches and len(name) > 1:
+            # A prefix of an alias alone (`:exi`); `:e` and `:ex` stay :explain's.
+            matches = list(dict.fromkeys(ALIASES[a] for a in ALIASES if a.startswith(name)))
         if len(matches) != 1:
             known = " ".join(COMMANDS)
             self.error(f"unknown command {name!r}; the commands are {known}")
