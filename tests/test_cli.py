@@ -252,6 +252,26 @@ def test_answers_do_not_depend_on_the_hash_seed(tmp_path):
     assert outputs[0] and outputs[0] == outputs[1]
 
 
+def test_a_time_limit_deep_inside_is_a_bug_not_an_output_failure(runner, monkeypatch):
+    # TimeoutError is an OSError: nltk's 5 s regex limit was reported as
+    # "cannot write output" (exit 2), with no traceback under NATOQA_DEBUG.
+    import natoqa.session
+
+    def slow(self, question):
+        raise TimeoutError("regular-expression match exceeded its 5.0s time limit")
+
+    monkeypatch.setattr(natoqa.session.Session, "answer", slow)
+    result = runner.invoke(cli, ["ask", Q])
+    assert (result.exit_code, result.stderr) == (
+        70,
+        "natoqa: error: internal error: TimeoutError: regular-expression match exceeded its 5.0s time limit "
+        "(a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)\n",
+    )
+    monkeypatch.setenv("NATOQA_DEBUG", "1")
+    with pytest.raises(TimeoutError):
+        runner.invoke(cli, ["ask", Q], catch_exceptions=False)
+
+
 def test_a_bug_is_one_line_with_exit_70(runner, monkeypatch):
     import natoqa.session
 

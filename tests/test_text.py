@@ -7,6 +7,8 @@ import sys
 
 from natoqa import text
 
+from .conftest import SEED_DOC
+
 
 def test_typographic_apostrophes_match_ascii():
     assert text.terms("It's founding treaty") == text.terms("It’s founding treaty")
@@ -40,6 +42,27 @@ def test_no_download_and_no_full_nltk_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_bare_sentence_splitter_is_punkts_without_the_regex_engines_time_limit():
+    # Punkt through nltk.redos searched each passage under a 5 s limit: a
+    # passage of some megabytes raised TimeoutError and could never be
+    # indexed. With the stdlib's re (the regex engine never loaded) the
+    # sentences must be real Punkt's, span for span.
+    code = (
+        "import sys; from natoqa import _nltk, text\n"
+        f"doc = open({str(SEED_DOC)!r}, encoding='utf-8').read()\n"
+        "doc += ' Mr. Smith met Dr. Jones at 5 p.m. on Jan. 3. He said: \"Go!\" Then (he left). U.S. troops... went.'\n"
+        "bare = list(_nltk.sentence_splitter().span_tokenize(doc))\n"
+        "print('regex' in sys.modules, len(bare))\n"
+        "from nltk.tokenize import punkt\n"
+        "params = punkt.PunktParameters(); params.abbrev_types = set(_nltk.ABBREVIATIONS)\n"
+        "print(bare == list(punkt.PunktSentenceTokenizer(params).span_tokenize(doc)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.split("\n")[:2]
+    assert first.split()[0] == "False" and int(first.split()[1]) > 30
+    assert second == "True"
 
 
 def test_the_bare_stemmer_is_nltks_and_leaves_the_regex_engine_unloaded():

@@ -51,12 +51,16 @@ def _load_bare(module: str, parents: list[str]) -> types.ModuleType:
     # snowball.py imports nltk.corpus.stopwords at module level but only uses
     # it with ignore_stopwords=True, which natoqa never asks for.
     sys.modules["nltk.corpus"].stopwords = None  # type: ignore[attr-defined]
-    if module == "nltk.stem.snowball":
-        # It also compiles its Arabic stemmer's patterns at import through
-        # nltk.redos (nltk 3.9.3 and later), which imports the third-party
-        # regex engine: 14 ms of a first question. The English stemmer applies
-        # none of them, so the stdlib's re compiles them here instead.
-        sys.modules["nltk.redos"] = _stdlib_redos()
+    # nltk 3.9.3 and later compile their patterns through nltk.redos, which
+    # imports the third-party regex engine (14 ms of a first question) and
+    # runs every search under a wall-clock limit of 5 s. snowball.py compiles
+    # its Arabic stemmer's patterns so at import, and the English stemmer
+    # applies none of them. Punkt searches each passage's whole text with
+    # its patterns: on a passage of some megabytes a search runs past 5 s
+    # and raises TimeoutError, so the document could never be indexed. Its
+    # patterns are linear in the text with the stdlib's re (a 1.2 MB run of
+    # "Mr. " splits in well under a second), so the stdlib compiles both.
+    sys.modules["nltk.redos"] = _stdlib_redos()
     try:
         return importlib.import_module(module)
     finally:

@@ -110,19 +110,28 @@ class NatoqaGroup(click.Group):
             _silence_stdout()
             code = EXIT_PIPE
         except OSError as exc:
-            # A full disk or a closed stdout: say so in one line.
-            _fail(f"cannot write output: {exc.strerror or exc}")
-            code = EXIT_USAGE
-            _silence_stdout()
+            if isinstance(exc, TimeoutError):
+                # No write times out: a library's time limit (nltk's
+                # regular expressions had one), a bug to report as one.
+                code = _internal(exc)
+            else:
+                # A full disk or a closed stdout: say so in one line.
+                _fail(f"cannot write output: {exc.strerror or exc}")
+                code = EXIT_USAGE
+                _silence_stdout()
         except Exception as exc:
-            # A bug in natoqa. Still one line, unless asked for the details.
-            if os.environ.get("NATOQA_DEBUG"):
-                raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)")
-            code = EXIT_INTERNAL
+            code = _internal(exc)
         if standalone_mode:
             _exit(code)
         return code
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug in natoqa: still one line, unless asked for the details."""
+    if os.environ.get("NATOQA_DEBUG"):
+        raise exc
+    _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in natoqa; NATOQA_DEBUG=1 shows the traceback)")
+    return EXIT_INTERNAL
 
 
 # The stdout natoqa replaced (see _buffer_stdout), kept so that it is never
