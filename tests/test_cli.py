@@ -166,6 +166,43 @@ def test_show_follows_a_citation(runner, tiny_corpus):
     )
 
 
+def test_show_follows_the_ranges_natoqa_prints(runner, tiny_corpus):
+    # show's own header and --explain's runner-up name FIRST-LAST: refused
+    # as "not a reference" before.
+    birds = tiny_corpus / "birds.txt"
+    header = invoke(runner, ["show", "--corpus", str(tiny_corpus), "birds:4"]).stdout.splitlines()[0]
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), header.split()[0]])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{birds}:3-4  Birds\n>3 │ The albatross has the longest wingspan of any living bird.\n>4 │ It glides for hours.\n"
+    )
+    # Across passages: from the first one's start to the last one's end.
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), "birds:4-6"])
+    assert result.stdout.splitlines() == [
+        f"{birds}:3-6  Birds",
+        " 3 │ The albatross has the longest wingspan of any living bird.",
+        ">4 │ It glides for hours.",
+        ">5 │ ",
+        ">6 │ Penguins cannot fly. They swim in cold southern seas.",
+    ]
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), "birds:4-3"])
+    assert (result.exit_code, result.stderr) == (2, "natoqa: error: 'birds:4-3': the range ends before it starts\n")
+
+
+def test_a_file_name_with_a_newline_stays_one_line_and_can_be_shown(runner, tmp_path):
+    path = tmp_path / "two\nlines.txt"
+    path.write_text("The council approved the budget in March.\n")
+    quiet = invoke(runner, ["ask", "--corpus", str(path), "-q", "Who approved the budget?"]).stdout
+    assert quiet == f"{tmp_path}/two\u240alines.txt:1:1: The council approved the budget in March.\n"
+    docs = invoke(runner, ["docs", "--corpus", str(path)]).stdout
+    assert docs.count("\n") == 1 and "two\u240alines" in docs
+    result = invoke(runner, ["show", f"{path}:1"])
+    assert result.exit_code == 0 and result.stdout.endswith(">1 │ The council approved the budget in March.\n")
+    missing = invoke(runner, ["ask", "--corpus", f"{tmp_path}/two  spaces\nhere", "x"])
+    # Its spaces kept and its newline shown, in one line.
+    assert missing.stderr == f"natoqa: error: corpus not found: {tmp_path}/two  spaces\u240ahere\n"
+
+
 @pytest.mark.parametrize("col", [1, 20], ids=["first", "last"])
 def test_show_takes_every_column_of_the_line(runner, tiny_corpus, col):
     # "It glides for hours." is 20 characters.

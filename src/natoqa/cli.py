@@ -40,11 +40,12 @@ Exit codes:
 
 def _fail(message: str) -> None:
     """One line on stderr: the only form an error takes."""
-    from natoqa.render import visible
+    from natoqa.render import single_line
 
     # Messages quote paths and titles from the corpus: their control
-    # characters are shown, not sent to the terminal.
-    message = visible(" ".join(str(message).split()))
+    # characters and line breaks are shown, not sent to the terminal, and
+    # their spaces kept (a path of two spaces is not one of one).
+    message = single_line(str(message))
     if sys.stderr is None:  # started with stderr closed: nowhere to say it
         return
     try:
@@ -289,9 +290,9 @@ DENSE_NOTE_PASSAGES = 100
 
 
 def _warn(message: str) -> None:
-    from natoqa.render import visible
+    from natoqa.render import single_line
 
-    click.echo(visible(f"natoqa: warning: {message}"), err=True)
+    click.echo(single_line(f"natoqa: warning: {message}"), err=True)
 
 
 # --jobs 0 starts one worker a CPU, up to this many: past it the parent's
@@ -441,11 +442,11 @@ def docs(as_json, corpus):
 
         click.echo(to_json(rows))
         return EXIT_OK
-    from natoqa.render import visible
+    from natoqa.render import single_line
 
     width = max(len(str(r["passages"])) for r in rows)
     for r in rows:
-        click.echo(visible(f"{r['passages']:>{width}}  {r['path']}  {r['title']}"))
+        click.echo(single_line(f"{r['passages']:>{width}}  {r['path']}  {r['title']}"))
     return EXIT_OK
 
 
@@ -453,30 +454,35 @@ def docs(as_json, corpus):
 @click.argument("reference")
 @corpus_option
 def show(reference, corpus):
-    """Print the passage at REFERENCE (PATH:LINE or PATH:LINE:COL) with line numbers.
+    """Print the passage at REFERENCE (PATH:LINE, PATH:LINE:COL or
+    PATH:FIRST-LAST) with line numbers.
 
     PATH is a document path as natoqa prints it, or a document id; the
-    referenced line is marked with '>'.
+    referenced lines are marked with '>'.
 
     \b
     Examples:
       natoqa show seeds/nato-bolsters-eastern-flank.txt:13
       natoqa show nato-bolsters-eastern-flank:13:1
+      natoqa show nato-bolsters-eastern-flank:11-15
     """
     from natoqa.lookup import find_reference
 
-    doc, line = find_reference(reference, corpus)
+    doc, line, last = find_reference(reference, corpus)
     passage = doc.passage_at(line)
     if passage is None:
         raise UsageError(f"{reference}: line {line} of {doc.path} is blank; no passage there")
-    from natoqa.render import visible
+    # A range runs on to the end of the passage its last line is in.
+    end = passage.end_line
+    ending = doc.passage_at(last)
+    end = max(end, ending.end_line if ending is not None else last)
+    from natoqa.render import single_line, visible
 
-    width = len(str(passage.end_line))
-    click.echo(visible(f"{doc.path}:{passage.start_line}-{passage.end_line}  {doc.title}"))
-    for i, text in enumerate(passage.text.split("\n")):
-        number = passage.start_line + i
-        mark = ">" if number == line else " "
-        click.echo(f"{mark}{number:>{width}} │ {visible(text)}")
+    width = len(str(end))
+    click.echo(single_line(f"{doc.path}:{passage.start_line}-{end}  {doc.title}"))
+    for number in range(passage.start_line, end + 1):
+        mark = ">" if line <= number <= last else " "
+        click.echo(f"{mark}{number:>{width}} │ {visible(doc.lines[number - 1])}")
     return EXIT_OK
 
 

@@ -8,45 +8,54 @@ import re
 from natoqa.corpus import Corpus, Document, load_corpus
 from natoqa.errors import CorpusError, UsageError
 
-_REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>[0-9]+)(?::(?P<col>[0-9]+))?:?$")
+# PATH:LINE, PATH:LINE:COL, or PATH:FIRST-LAST as natoqa prints a passage's
+# lines (`show`'s header, --explain's runner-up). DOTALL: a file name may
+# hold a newline.
+_REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>[0-9]+)(?:-(?P<last>[0-9]+)|(?::(?P<col>[0-9]+))?:?)$", re.DOTALL)
 
 # Past any line a document can have (documents are at most 50 MB), and
 # short of what int() refuses to parse (4,300 digits).
 _MAX_DIGITS = 12
 
 
-def parse_reference(reference: str) -> tuple[str, int, int | None]:
-    """(path, line, column or None) of a reference."""
+def parse_reference(reference: str) -> tuple[str, int, int | None, int]:
+    """(path, line, column or None, last line) of a reference; the last line
+    is the line itself but for a range."""
     match = _REFERENCE.match(reference.strip())
     if not match:
-        raise UsageError(f"{reference!r} is not a reference; expected PATH:LINE or PATH:LINE:COL")
-    numbers = [match["line"], match["col"] or "0"]
+        raise UsageError(f"{reference!r} is not a reference; expected PATH:LINE, PATH:LINE:COL or PATH:FIRST-LAST")
+    numbers = [match["line"], match["col"] or "0", match["last"] or "0"]
     if any(len(n.lstrip("0")) > _MAX_DIGITS for n in numbers):
         raise UsageError(f"{reference!r}: line or column number too large")
-    return match["path"], int(match["line"]), int(match["col"]) if match["col"] else None
+    line = int(match["line"])
+    last = int(match["last"]) if match["last"] else line
+    if last < line:
+        raise UsageError(f"{reference!r}: the range ends before it starts")
+    return match["path"], line, int(match["col"]) if match["col"] else None, last
 
 
-def find_reference(reference: str, corpus_location: str | None) -> tuple[Document, int]:
-    """The document a reference names and its line, checked to exist.
+def find_reference(reference: str, corpus_location: str | None) -> tuple[Document, int, int]:
+    """The document a reference names, its line and last line, checked to exist.
 
     The path is looked up among the corpus documents (by the path natoqa
     prints, by the file itself, or by document id); a text file outside
     the corpus is read on its own, so any citation can be followed.
     """
-    path, line, col = parse_reference(reference)
+    path, line, col, last = parse_reference(reference)
     doc = _find_in_corpus(path, corpus_location)
     if doc is None:
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such document in the corpus, and no such file")
         doc = load_corpus(path).documents[0]
-    if not 1 <= line <= len(doc.lines):
-        raise UsageError(f"{reference}: {doc.path} has {len(doc.lines)} lines; there is no line {line}")
+    for number in (line, last):
+        if not 1 <= number <= len(doc.lines):
+            raise UsageError(f"{reference}: {doc.path} has {len(doc.lines)} lines; there is no line {number}")
     # Columns count characters from 1, as natoqa's citations do: a mistyped
     # one is an error, not a citation that seems to hold.
     width = len(doc.lines[line - 1])
     if col is not None and not 1 <= col <= max(width, 1):
         raise UsageError(f"{reference}: line {line} of {doc.path} has {width} characters; there is no column {col}")
-    return doc, line
+    return doc, line, last
 
 
 def _find_in_corpus(path: str, corpus_location: str | None) -> Document | None:

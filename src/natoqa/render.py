@@ -130,10 +130,21 @@ def visible(text: str) -> str:
     return text.translate(_PICTURES)
 
 
+# Line breaks as pictures too, for what must stay one line: an error or a
+# warning, a `-q` reference, a `docs` row (a file name may hold a newline).
+_LINE_PICTURES = {ord("\n"): "\u240a", 0x2028: "\u2424", 0x2029: "\u2424"}
+
+
+def single_line(text: str) -> str:
+    """visible(text) with its line breaks shown too: one line, whatever it holds."""
+    return visible(text).translate(_LINE_PICTURES)
+
+
 def quiet_lines(result: Result) -> list[str]:
     """grep-style `path:line:col: quote` lines."""
     return [
-        visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: {one_line(a.quote.text)}") for a in result.answers
+        visible(f"{single_line(a.path)}:{a.quote.start_line}:{a.quote.start_col}: {one_line(a.quote.text)}")
+        for a in result.answers
     ]
 
 
