@@ -526,6 +526,28 @@ def _error_record(line, question, error):
     return {"question": question, "line": line, "error": error}
 
 
+@pytest.mark.parametrize("fmt", ["--json", "--jsonl"])
+def test_a_document_changed_mid_batch_stops_it_keeping_what_was_answered(runner, monkeypatch, fmt):
+    # The run stopped with exit 3, and a --json array was never written:
+    # every answer before the change was lost.
+    import natoqa.session
+    from natoqa.errors import CorpusError
+
+    real = natoqa.session.Session.answer
+
+    def changing(self, question):
+        if question == "What does Putin want?":
+            raise CorpusError("a.txt: the document changed while natoqa was answering; run again")
+        return real(self, question)
+
+    monkeypatch.setattr(natoqa.session.Session, "answer", changing)
+    result = invoke(runner, ["ask", "-", fmt], input=f"{Q}\nWhat does Putin want?\n{Q}\n")
+    assert result.exit_code == 3
+    assert error_line(result) == "natoqa: error: a.txt: the document changed while natoqa was answering; run again"
+    records = json.loads(result.stdout) if fmt == "--json" else [json.loads(x) for x in result.stdout.splitlines()]
+    assert [r["question"] for r in records] == [Q]
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_question(runner, jobs):
     stdin = ("\ufeff" + Q + "\n" + "\ufeffWhat does Putin want?\n" * 40).encode()

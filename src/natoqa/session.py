@@ -17,7 +17,7 @@ import sys
 import unicodedata
 
 from natoqa.answer import Result, ask, expect
-from natoqa.errors import UsageError
+from natoqa.errors import NatoqaError, UsageError
 from natoqa.index import Index
 
 # A question longer than this is almost surely not a question (a pasted
@@ -107,8 +107,11 @@ class Session:
                     )
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
                 code = max(code, later)
-        except UsageError:
-            writer.close()  # stdin failed: what was answered is still written
+        except NatoqaError:
+            # stdin failed, or a document changed under the index (exit 3,
+            # "run again"): what was answered is still written, a --json
+            # array closed.
+            writer.close()
             raise
         writer.close()
         return code
