@@ -526,6 +526,20 @@ def _error_record(line, question, error):
     return {"question": question, "line": line, "error": error}
 
 
+def test_a_decomposed_document_is_matched_and_its_short_answer_whole(runner, tmp_path):
+    # Short answers were cut inside a character ("Anna Mu" of "Anna Mu\u0308ller"),
+    # and a question's composed "Müller" matched nothing.
+    path = tmp_path / "nfd.txt"
+    path.write_text("Cafe owners said the mayor Anna Mu\u0308ller approved the plan in 2019.\n", encoding="utf-8")
+    data = json.loads(invoke(runner, ["ask", "--json", "--corpus", str(path), "Who approved the plan?"]).stdout)
+    assert data["answers"][0]["answer"]["text"] == "Anna Mu\u0308ller"
+    result = invoke(runner, ["ask", "-q", "--corpus", str(path), "Who is M\u00fcller?"])
+    assert (result.exit_code, result.stdout.split(": ", 1)[1]) == (
+        0,
+        "Cafe owners said the mayor Anna Mu\u0308ller approved the plan in 2019.\n",
+    )
+
+
 @pytest.mark.parametrize("fmt", ["--json", "--jsonl"])
 def test_a_document_changed_mid_batch_stops_it_keeping_what_was_answered(runner, monkeypatch, fmt):
     # The run stopped with exit 3, and a --json array was never written:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from natoqa import text
 
-from .conftest import SEED_DOC
+from .conftest import ROOT, SEED_DOC
 
 
 def test_typographic_apostrophes_match_ascii():
@@ -82,3 +84,36 @@ def test_the_bare_stemmer_is_nltks_and_leaves_the_regex_engine_unloaded():
     first, second = out.stdout.split("\n")[:2]
     assert first.split()[0] == "False" and int(first.split()[1]) > 1_000
     assert second == "True"
+
+
+def test_combining_marks_stay_inside_words_and_meet_their_composed_form():
+    # `\\w` leaves combining marks out: a decomposed "ü" cut "Müller" in two,
+    # and a Hindi word fell apart at each vowel sign.
+    decomposed = "Anna Mu\u0308ller approved the \u0939\u093f\u0928\u094d\u0926\u0940 plan"
+    tokens = text.tokens_with_spans(decomposed)
+    assert [decomposed[a:b] for _, a, b in tokens] == [
+        "Anna",
+        "Mu\u0308ller",
+        "approved",
+        "the",
+        "\u0939\u093f\u0928\u094d\u0926\u0940",
+        "plan",
+    ]
+    assert tokens[1][0] == "m\u00fcller"  # composed: a question's "Müller" meets it
+    assert text.terms("Müller") == text.terms("Mu\u0308ller")
+
+
+def test_the_shipped_marks_are_this_unicode_databases():
+    # src/natoqa/_marks.py is written by tools/build_marks.py; on the
+    # Python whose Unicode version it names, it must be what that writes.
+    import importlib.util
+    import unicodedata
+
+    from natoqa import _marks
+
+    if unicodedata.unidata_version != _marks.UNICODE_VERSION:
+        pytest.skip(f"written from Unicode {_marks.UNICODE_VERSION}, this Python has {unicodedata.unidata_version}")
+    spec = importlib.util.spec_from_file_location("build_marks", ROOT / "tools" / "build_marks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert (ROOT / "src" / "natoqa" / "_marks.py").read_text(encoding="utf-8") == build.source()

@@ -47,7 +47,7 @@ _NUMBER_WORDS = frozenset(
 _NAME_GLUE = frozenset("of the and de da von van del la le du y bin ibn al el der den".split())
 _YEAR = re.compile(r"1\d{3}|20\d{2}|\d{1,4}s")
 _ORDINAL = re.compile(r"\d+(st|nd|rd|th)")
-_TOKEN = re.compile(r"[$£€]?\w+(?:['.,]\w+)*%?")
+_TOKEN = re.compile(f"[$£€]?{textmod.WORD}+(?:['.,]{textmod.WORD}+)*%?")
 
 
 def question_kind(words: list[str]) -> str:

@@ -65,7 +65,7 @@ RACY_NS = 2_000_000_000
 
 # The modules whose code decides what the index holds: an edit to any of
 # them changes the key, even without a new version number.
-_CODE = ("text", "index", "_nltk", "corpus", "store", "shortanswer")
+_CODE = ("text", "_marks", "index", "_nltk", "corpus", "store", "shortanswer")
 _DATA = ("stopwords.txt", "spelling.txt")
 
 # Dataclasses the index may hold inside STATE values, revived by name from

@@ -14,6 +14,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from natoqa import _nltk
+from natoqa._marks import MARKS
 
 
 def data_text(name: str) -> str:
@@ -52,10 +53,15 @@ _FOLD = str.maketrans(
     }
 )
 
+# A word character: `\w` (letters, digits, underscore) or a combining mark,
+# which `\w` leaves out: "Mu\u0308ller" (ü decomposed) was "Mu" and "ller",
+# and a Hindi word its letters, each vowel sign a break.
+WORD = f"[\\w{MARKS}]"
+
 # A token is a run of word characters, possibly joined by inner apostrophes,
 # periods or commas ("it's", "U.S.", "5,000", "3.5"). Inner punctuation is
 # kept so that "U.S." does not collapse into the stopword "us".
-_TOKEN = re.compile(r"\w+(?:['.,]\w+)*")
+_TOKEN = re.compile(f"{WORD}+(?:['.,]{WORD}+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 STEM_CACHE_SIZE = 200_000
@@ -92,8 +98,13 @@ def stopwords() -> frozenset[str]:
 # the terms and for the short-answer phrases), and words repeat.
 @lru_cache(maxsize=STEM_CACHE_SIZE)
 def normalize_token(raw: str) -> str:
-    """Lower-case a raw token and strip the possessive; '5,000' -> '5000'."""
+    """Lower-case a raw token and strip the possessive; '5,000' -> '5000'.
+    Composed (NFC): "Mu\u0308ller" in a document meets "Müller" in a question."""
     word = raw.lower()
+    if not word.isascii():
+        import unicodedata
+
+        word = unicodedata.normalize("NFC", word)
     if _NUMBER.fullmatch(word):
         # Thousands separators carry no meaning for matching; a decimal point
         # does, but "5,000" and "5000" must meet.
