@@ -559,6 +559,22 @@ def test_fallback_quotes_a_verbatim_sentence_only_when_asked(tmp_path, tiny_corp
     assert len(everything.answers) == min(dense.FALLBACK_POOL, len(ranker.index.corpus.passages))
 
 
+def test_fallback_answers_say_why_with_explain(tmp_path, tiny_corpus):
+    # --explain gave the fallback's answers no explain at all, though the
+    # README promises one for each answer.
+    question = "zebra quagga okapi"
+    ranker = tiny_ranker(tmp_path, tiny_corpus, fallback=-1.0)
+    assert all(a.explain is None for a in ranker.ask(question, top=2).answers)
+    answers = ranker.ask(question, top=2, explain=True).answers
+    assert len(answers) == 2
+    _, qt = ranker.question_vectors(question)
+    for a in answers:
+        p = ranker.row[(a.document, a.passage.start_line)]
+        assert a.explain["maxsim"] == a.score == round(dense.maxsim(qt, ranker.passage_tokens(p)), 4)
+        assert a.explain["fallback_threshold"] == -1.0
+        assert a.explain["why"].startswith("the lexical engine declined (")
+
+
 def test_fallback_takes_the_closest_by_cosine_then_orders_by_maxsim(tmp_path, tiny_corpus, monkeypatch):
     from natoqa.answer import ask
 

@@ -677,7 +677,7 @@ class DenseRanker:
         result = ask(self.index, question, top=max(top, DEPTH), explain=explain)
         qv, qt = self.question_vectors(question)
         if not result.answered:
-            return self._fallback(result, qv, qt, top)
+            return self._fallback(result, qv, qt, top, explain)
         return self.rerank(result, qv, qt, top, judge=True)
 
     def _sentence_cosines(self, p: int, qv: np.ndarray) -> np.ndarray:
@@ -773,7 +773,7 @@ class DenseRanker:
             picked.append(replace(a, rank=rank_no, score=round(fused[i], 4)))
         return replace(result, answers=tuple(picked))
 
-    def _fallback(self, result, qv: np.ndarray, qt: np.ndarray, top: int):
+    def _fallback(self, result, qv: np.ndarray, qt: np.ndarray, top: int, explain: bool = False):
         """With no lexical answer: of the FALLBACK_POOL passages closest to
         the question, those whose maxsim reaches the fallback threshold,
         best first, each quoted by its closest sentence."""
@@ -783,11 +783,32 @@ class DenseRanker:
         # Ties keep the cosine order (sorted is stable).
         order = sorted(range(len(pool)), key=lambda i: -scores[i])[:top]
         order = [i for i in order if scores[i] >= self.fallback]
-        answers = [a for a in (self._sentence_answer(pool[i], qv, scores[i], 0) for i in order) if a is not None]
-        answers = [replace(a, rank=n) for n, a in enumerate(answers, 1)]
+        answers = []
+        for i in order:
+            a = self._sentence_answer(pool[i], qv, scores[i], len(answers) + 1)
+            if a is not None and explain:
+                # No lexical numbers to show: the dense ones that chose it.
+                a = replace(a, explain=self._fallback_explain(pool[i], qv, scores[i], result.reason))
+            if a is not None:
+                answers.append(a)
         if not answers:
             return result
         return replace(result, answered=True, answers=tuple(answers), reason="")
+
+    def _fallback_explain(self, p: int, qv: np.ndarray, score: float, declined: str) -> dict:
+        """--explain for a fallback answer: why the dense model answered."""
+        sentence_cosines = self._sentence_cosines(p, qv)
+        return {
+            "maxsim": round(float(score), 4),
+            "fallback_threshold": self.fallback,
+            "cosine": round(float(self.passages[p] @ qv), 4),
+            "sentence_cosine": round(float(sentence_cosines.max()), 4) if len(sentence_cosines) else 0.0,
+            "why": (
+                f"the lexical engine declined ({declined}); of the {FALLBACK_POOL} passages whose vectors are"
+                f" closest to the question's, this one's maxsim reaches {self.fallback:g}, and its sentence"
+                " closest to the question is the quote"
+            ),
+        }
 
     def fallback_pool(self, qv: np.ndarray, qt: np.ndarray) -> tuple[list[int], list[float]]:
         """The FALLBACK_POOL passages whose vectors are closest to the
