@@ -228,6 +228,27 @@ def test_show_refuses_a_number_past_any_line_in_one_line(runner, tiny_corpus, re
     assert line.startswith("natoqa: error: ") and "internal error" not in line
 
 
+@pytest.mark.parametrize(
+    ("where", "code", "message"),
+    [
+        ("/dev/null", 3, "/dev/null: not a regular file (a pipe or a device); natoqa reads text files"),
+        ("FOLDER", 2, "FOLDER: is a folder; show takes a document's PATH:LINE"),
+    ],
+)
+def test_show_names_what_a_path_is_when_it_is_no_document(runner, tmp_path, where, code, message):
+    # Both said "no such document in the corpus, and no such file": they exist.
+    where = where.replace("FOLDER", str(tmp_path))
+    result = runner.invoke(cli, ["show", f"{where}:1"])
+    assert (result.exit_code, result.stderr) == (code, f"natoqa: error: {message.replace('FOLDER', str(tmp_path))}\n")
+
+
+def test_show_refuses_a_named_corpus_that_does_not_load(runner, tmp_path, tiny_corpus):
+    # It showed the file anyway, silently past the mistyped corpus.
+    result = runner.invoke(cli, ["show", "--corpus", str(tmp_path / "typo"), f"{tiny_corpus / 'birds.txt'}:3"])
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"natoqa: error: corpus not found: {tmp_path / 'typo'}\n"
+
+
 def test_show_blank_line_is_an_error(runner, tiny_corpus):
     result = runner.invoke(cli, ["show", "--corpus", str(tiny_corpus), "birds:2"])
     assert result.exit_code == 2

@@ -44,9 +44,11 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
     path, line, col, last = parse_reference(reference)
     doc = _find_in_corpus(path, corpus_location)
     if doc is None:
-        if not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise UsageError(f"{path}: is a folder; show takes a document's PATH:LINE")
+        if not os.path.exists(path):
             raise UsageError(f"{path}: no such document in the corpus, and no such file")
-        doc = load_corpus(path).documents[0]
+        doc = load_corpus(path).documents[0]  # a pipe or a device: refused there
     for number in (line, last):
         if not 1 <= number <= len(doc.lines):
             raise UsageError(f"{reference}: {doc.path} has {len(doc.lines)} lines; there is no line {number}")
@@ -62,8 +64,10 @@ def _find_in_corpus(path: str, corpus_location: str | None) -> Document | None:
     try:
         corpus: Corpus = load_corpus(corpus_location)
     except CorpusError:
-        if os.path.isfile(path):
-            return None  # the file itself can still be shown
+        # The file itself can still be shown, but not past a corpus the
+        # user named that does not load (`--corpus /typo`): that says so.
+        if corpus_location is None and os.path.isfile(path):
+            return None
         raise
     real = os.path.realpath(path) if os.path.exists(path) else None
     for doc in corpus.documents:
