@@ -288,12 +288,15 @@ def test_symlink_inside_the_corpus_is_followed(runner, tmp_path):
     assert (result.exit_code, result.stdout) == (0, f"{root / 'a.txt'}:3:1: White storks nest on chimneys in spring.\n")
 
 
-def test_an_empty_document_among_others_is_a_warning(runner, tmp_path):
-    root = make_corpus(tmp_path / "c", {"a.txt": DOC, "empty.txt": "\n\n"})
+@pytest.mark.parametrize(
+    ("text", "said"), [("", "is empty"), ("\n\n", "holds only blank lines"), (" \t\n", "holds only blank lines")]
+)
+def test_an_empty_document_among_others_is_a_warning(runner, tmp_path, text, said):
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC, "empty.txt": text})
     result = invoke(runner, ["ask", "--corpus", str(root), "-q", "where do storks nest?"])
     assert result.exit_code == 0
     assert result.stdout == f"{root / 'a.txt'}:3:1: White storks nest on chimneys in spring.\n"
-    assert error_line(result) == f"natoqa: warning: {root / 'empty.txt'}: document is empty"
+    assert error_line(result) == f"natoqa: warning: {root / 'empty.txt'}: document {said}"
 
 
 # Escape sequences (retitle the terminal, colour), a bell, DEL and an 8-bit CSI.

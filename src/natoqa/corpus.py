@@ -235,7 +235,11 @@ def _corpus(named: str, title: str, description: str, documents: list[Document])
     passages = tuple(p for doc in documents for p in doc.passages)
     if not passages:
         raise CorpusError(f"{named}: the corpus has no text (every document is empty)")
-    warnings = tuple(f"{doc.path}: document is empty" for doc in documents if not doc.passages)
+    warnings = tuple(
+        f"{doc.path}: document {'is empty' if len(doc.lines) <= 1 and not any(doc.lines) else 'holds only blank lines'}"
+        for doc in documents
+        if not doc.passages
+    )
     return Corpus(named, title, description, tuple(documents), passages, warnings)
 
 
