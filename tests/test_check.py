@@ -9,7 +9,7 @@ import pytest
 
 from natoqa.cli import cli
 
-from .conftest import SEEDS
+from .conftest import SEEDS, make_corpus
 
 PASSING = """\
 # a comment that must survive --record
@@ -288,6 +288,39 @@ def test_record_to_a_new_file_keeps_comments_and_order(runner, tiny_corpus, tmp_
     ).replace("      What does a saw cut?\n", "      What does a saw cut?\n    document: tools\n    line: 3\n")
     # The recorded file now passes as a gate.
     assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
+
+
+def test_record_takes_the_answer_the_entry_accepts_or_none(runner, tmp_path):
+    # It took the first answer always: a line from another document than
+    # the entry names (the next check: exit 2, or silently another passage),
+    # and, with `top`, the place of an answer that misses the expected text.
+    root = make_corpus(
+        tmp_path / "c",
+        {"a.txt": "Saws\n\nA saw cuts wood quickly.\n", "b.txt": "Mills\n\nIn mills, wood is cut by band saws.\n"},
+    )
+    path = write(
+        tmp_path,
+        "top: 2\nquestions:\n"
+        "  - question: What cuts wood?\n    answers: [band saws]\n"
+        "  - question: What cuts wood?\n    document: b\n"
+        "  - question: What cuts wood?\n    answers: [chainsaw]\n",
+    )
+    new = tmp_path / "new.yaml"
+    result = invoke(runner, [str(path), "--corpus", str(root), "--record", "-o", str(new)])
+    assert result.exit_code == 0, result.stderr
+    assert new.read_text() == (
+        "top: 2\nquestions:\n"
+        "  - question: What cuts wood?\n    document: b\n    line: 3\n    answers: [band saws]\n"
+        "  - question: What cuts wood?\n    line: 3\n    document: b\n"
+        "  - question: What cuts wood?\n    answers: [chainsaw]\n"
+    )
+    assert (
+        "entry 3: no answer fits the entry (the quote holds none of the expected answers); not recorded"
+        in result.stderr
+    )
+    assert invoke(runner, [str(new), "--corpus", str(root), "--min-pass-rate", "0.6"]).exit_code == 0
+    cases = json.loads(invoke(runner, [str(new), "--corpus", str(root), "--json"]).stdout)["files"][0]["cases"]
+    assert [c["passed"] for c in cases] == [True, True, False]
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])

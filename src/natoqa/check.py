@@ -447,7 +447,15 @@ def record(check_file: CheckFile, report: FileReport, target: str | None = None)
         if node.flow_style:
             skipped.append(f"{case.label}: written in flow style {{...}}; add document and line by hand")
             continue
-        answer = outcome.result.answers[0]
+        # The first answer the case accepts, of the `top` it is judged on:
+        # the first answer alone could be in another document than the
+        # entry names, or miss its answers, and the recorded file would
+        # then fail (or, silently, name another passage).
+        answer = next((a for a in outcome.result.answers[: check_file.top] if not _mismatch(case, a)), None)
+        if answer is None:
+            why = _mismatch(case, outcome.result.answers[0])
+            skipped.append(f"{case.label}: no answer fits the entry ({why}); not recorded")
+            continue
         key_node, value_node = next((k, v) for k, v in node.value if k.value == "question")
         # The entry's own column: its keys' column, but for an explicit
         # key (`? question`), which stands two further in.
