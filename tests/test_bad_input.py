@@ -1275,7 +1275,7 @@ def test_a_report_or_record_into_a_missing_folder_names_the_path(runner, tiny_co
     # It said "cannot write output", naming nothing, and -o had printed the
     # change it then failed to write.
     monkeypatch.chdir(tmp_path)
-    Path("q.yaml").write_text(WOOD_QUESTIONS)
+    Path("q.yaml").write_text(RECORDABLE_WOOD)
     result = invoke(runner, ["check", "q.yaml", "--corpus", str(tiny_corpus), *args])
     assert (result.exit_code, error_line(result)) == (
         2,
@@ -1283,7 +1283,12 @@ def test_a_report_or_record_into_a_missing_folder_names_the_path(runner, tiny_co
     )
     if "--record" in args:
         assert result.stdout == ""
-    assert Path("q.yaml").read_text() == WOOD_QUESTIONS and not Path("nodir").exists()
+    assert Path("q.yaml").read_text() == RECORDABLE_WOOD and not Path("nodir").exists()
+
+
+# A case --record fills in (WOOD_QUESTIONS' expected answer is in no quote).
+RECORDABLE_WOOD = 'questions:\n  - question: "Which tool cuts wood?"\n'
+
 
 
 def test_recorded_ids_read_back_as_the_same_strings(runner, tmp_path):
@@ -1349,7 +1354,7 @@ def test_a_single_file_corpus_is_cached_with_the_cache_below_its_folder(runner, 
 
 def test_a_new_report_gets_the_permissions_of_any_new_file(runner, tiny_corpus, tmp_path):
     questions = tmp_path / "q.yaml"
-    questions.write_text(WOOD_QUESTIONS)
+    questions.write_text(RECORDABLE_WOOD)
     old = os.umask(0o022)
     try:
         invoke(runner, ["check", str(questions), "--corpus", str(tiny_corpus), "--junit", str(tmp_path / "r.xml")])
