@@ -1002,6 +1002,19 @@ CHECK_ERRORS = [
         "q.yaml:2: entry 1: a key must be a name, not a list",
     ),
     ("a list as a top-level key", "? [a, b]\n: x\n", "q.yaml:1: a top-level key must be a name, not a list"),
+    # A list's wrong item named: "must be a list of strings, not a list" said neither.
+    (
+        "a number among the answers",
+        "questions:\n  - question: x\n    answers: [ok, 2014]\n",
+        "q.yaml:3: entry 1: 'answers' must be a list of strings (quote a number or yes/no), "
+        "not a list whose item 2 is an integer ('2014')",
+    ),
+    (
+        "a word among the lines",
+        "questions:\n  - question: x\n    line: [13, x]\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a non-empty list of line numbers, "
+        "not a list whose item 2 is a string ('x')",
+    ),
     # Said as what YAML made of them: "not a value of another type", and a
     # base-60 `1:30` checked as line 90.
     (
@@ -1288,7 +1301,6 @@ def test_a_report_or_record_into_a_missing_folder_names_the_path(runner, tiny_co
 
 # A case --record fills in (WOOD_QUESTIONS' expected answer is in no quote).
 RECORDABLE_WOOD = 'questions:\n  - question: "Which tool cuts wood?"\n'
-
 
 
 def test_recorded_ids_read_back_as_the_same_strings(runner, tmp_path):

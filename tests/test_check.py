@@ -290,6 +290,50 @@ def test_record_to_a_new_file_keeps_comments_and_order(runner, tiny_corpus, tmp_
     assert invoke(runner, [str(new), "--corpus", str(tiny_corpus)]).exit_code == 0
 
 
+def test_expected_answers_meet_a_decomposed_quote(runner, tmp_path):
+    # The question found "Mu\u0308ller", but the answer "Müller" did not.
+    root = make_corpus(tmp_path / "c", {"m.txt": "Minutes\n\nThe owner is Mu\u0308ller, who said no comment.\n"})
+    path = write(tmp_path, 'questions:\n  - question: "Who is the owner?"\n    answers: ["Müller"]\n')
+    assert invoke(runner, [str(path), "--corpus", str(root)]).exit_code == 0
+
+
+def test_junit_names_two_entries_of_one_question_apart(runner, tiny_corpus, tmp_path):
+    path = write(
+        tmp_path,
+        'questions:\n  - question: "What cuts wood?"\n    answers: [saw]\n'
+        '  - question: "What cuts wood?"\n    answers: [axe]\n  - question: "What drives nails?"\n',
+    )
+    junit = tmp_path / "r.xml"
+    invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(junit)])
+    names = [c.get("name") for c in ET.parse(junit).iter("testcase")]
+    assert names == ["entry 1: What cuts wood?", "entry 2: What cuts wood?", "What drives nails?"]
+
+
+def test_a_rate_below_the_minimum_never_reads_as_equal(runner, tiny_corpus, tmp_path):
+    # 2 of 3 against 0.667 read "66.7% (minimum 66.7%, below minimum)".
+    path = write(
+        tmp_path,
+        'questions:\n  - question: "What cuts wood?"\n  - question: "What drives nails?"\n'
+        '  - question: "What cuts wood?"\n    answers: [axe]\n',
+    )
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--min-pass-rate", "0.667"])
+    assert result.exit_code == 1
+    assert "pass rate 66.67% (minimum 66.70%, below minimum)" in result.stdout
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--min-pass-rate", "0.5"])
+    assert "pass rate 66.7% (minimum 50.0%, ok)" in result.stdout
+    data = json.loads(invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--json"]).stdout)
+    assert data["summary"]["pass_rate"] == 2 / 3  # exact, as "ok" compares it
+
+
+def test_record_marks_a_last_line_without_its_line_end(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, 'questions:\n  - question: "What cuts wood?"')
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record"])
+    assert (
+        '-  - question: "What cuts wood?"\n\\ No newline at end of file\n+  - question: "What cuts wood?"\n'
+        in result.stdout
+    )
+
+
 def test_record_takes_the_answer_the_entry_accepts_or_none(runner, tmp_path):
     # It took the first answer always: a line from another document than
     # the entry names (the next check: exit 2, or silently another passage),

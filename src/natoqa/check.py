@@ -251,11 +251,18 @@ def _case(path: str, index: int, node) -> Case:
                 "(allowed: question, id, document, line, answers, answerable)"
             )
 
-    def bad(key: str, expected: str):
+    def bad(key: str, expected: str, tag: str = ""):
         value_node = values[key][1]
-        return CheckFileError(
-            f"{path}:{_line(value_node)}: {label}: '{key}' must be {expected}, not {_kind(value_node)}"
-        )
+        found = _kind(value_node)
+        if tag and isinstance(value_node, yaml.SequenceNode):
+            # Name the list's first item that is not one: "a list" alone
+            # does not say which, nor what it is.
+            for n, item in enumerate(value_node.value, 1):
+                if _scalar(item, tag) is None:
+                    shown = f" ({item.value[:40]!r})" if isinstance(item, yaml.ScalarNode) else ""
+                    found = f"a list whose item {n} is {_kind(item)}{shown}"
+                    break
+        return CheckFileError(f"{path}:{_line(value_node)}: {label}: '{key}' must be {expected}, not {found}")
 
     if "question" not in values:
         raise CheckFileError(f"{where}: has no 'question'")
@@ -284,7 +291,7 @@ def _case(path: str, index: int, node) -> Case:
         if isinstance(line_node, yaml.SequenceNode):
             items = [_scalar(n, "int") for n in line_node.value]
             if not items or any(v is None for v in items):
-                raise bad("line", "a line number or a non-empty list of line numbers")
+                raise bad("line", "a line number or a non-empty list of line numbers", "int")
             lines = tuple(items)
         else:
             value = _scalar(line_node, "int")
@@ -300,7 +307,7 @@ def _case(path: str, index: int, node) -> Case:
             raise bad("answers", "a list of strings")
         items = [_scalar(n, "str") for n in answers_node.value]
         if any(v is None for v in items):
-            raise bad("answers", "a list of strings")
+            raise bad("answers", "a list of strings (quote a number or yes/no)", "str")
         if any(not v.strip() for v in items):
             # Every quote holds the empty string: the case could not fail.
             raise CheckFileError(f"{path}:{_line(answers_node)}: {label}: 'answers' holds an empty string")
@@ -336,8 +343,11 @@ def validate_against(check_file: CheckFile, corpus) -> None:
 
 
 def normalize(text: str) -> str:
-    """For comparing answers: folded quotes, collapsed white space, no case."""
-    return " ".join(fold(text).split()).casefold()
+    """For comparing answers: folded quotes, collapsed white space, no case,
+    composed (NFC: a decomposed "Mu\u0308ller" in the quote is "Müller")."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", " ".join(fold(text).split()).casefold())
 
 
 def judge(case: Case, result: Result, top: int) -> tuple[bool, str]:

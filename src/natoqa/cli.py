@@ -640,12 +640,17 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
             click.echo(f"natoqa: {cf.path}: nothing to record", err=True)
             continue
         target = output or cf.path
-        diff = difflib.unified_diff(
-            cf.text.splitlines(keepends=True),
-            recording.new_text.splitlines(keepends=True),
-            fromfile=cf.path,
-            tofile=target,
-        )
+        diff = [
+            # A last line without its line end, marked as diff and patch do
+            # (unmarked, it ran into the next line of the diff).
+            line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(
+                cf.text.splitlines(keepends=True),
+                recording.new_text.splitlines(keepends=True),
+                fromfile=cf.path,
+                tofile=target,
+            )
+        ]
         if in_place or output:
             # Written first: a path that cannot be written shows no change.
             checkmod.write_atomically(target, recording.new_text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from natoqa.check import FileReport, Outcome
 from natoqa.render import one_line, quotation_marks, visible
@@ -28,7 +29,7 @@ def _counts(outcomes: list[Outcome]) -> dict:
         "total": len(outcomes),
         "passed": sum(o.passed for o in outcomes),
         "failed": sum(not o.passed for o in outcomes),
-        "pass_rate": round(pass_rate(outcomes), 4),
+        "pass_rate": pass_rate(outcomes),  # exact, as "ok" compares it
         "answerable": {"total": len(answerable), "passed": sum(o.passed for o in answerable)},
         "unanswerable": {"total": len(unanswerable), "abstained": sum(o.passed for o in unanswerable)},
     }
@@ -118,14 +119,24 @@ def _summary_line(name: str, outcomes, seconds: float, min_pass_rate: float, sty
     c = _counts(outcomes)
     rate = pass_rate(outcomes)
     verdict = style("ok", "green") if rate >= min_pass_rate else style("below minimum", "red")
+    # As many decimals as it takes for a rate below the minimum not to read
+    # as equal to it (1,999 of 2,000 against 100%: 99.95%, not 100.0%).
+    digits = 1
+    while digits < 6 and (rate >= min_pass_rate) != (_shown(rate, digits) >= _shown(min_pass_rate, digits)):
+        digits += 1
     line = (
-        f"{name}: {c['passed']} passed, {c['failed']} failed, pass rate {rate:.1%} "
-        f"(minimum {min_pass_rate:.1%}, {verdict}), {seconds:.2f} s"
+        f"{name}: {c['passed']} passed, {c['failed']} failed, pass rate {rate:.{digits}%} "
+        f"(minimum {min_pass_rate:.{digits}%}, {verdict}), {seconds:.2f} s"
     )
     if c["unanswerable"]["total"]:
         a, u = c["answerable"], c["unanswerable"]
         line += f"; answerable {a['passed']}/{a['total']}, unanswerable {u['abstained']}/{u['total']} abstained"
     return line
+
+
+def _shown(rate: float, digits: int) -> float:
+    """A rate as a person reads it with that many decimals of a percent."""
+    return float(f"{rate:.{digits}%}"[:-1])
 
 
 def junit_xml(reports: list[FileReport]) -> str:
@@ -146,8 +157,16 @@ def junit_xml(reports: list[FileReport]) -> str:
             time=f"{r.seconds:.3f}",
         )
         per_case = r.seconds / len(r.outcomes) if r.outcomes else 0.0
+        # Names as CI readers key testcases: the id, else the question, and
+        # the entry's number where two entries ask the same question
+        # (readers merge or overwrite testcases of one name).
+        asked = Counter(o.case.question for o in r.outcomes if not o.case.id)
         for o in r.outcomes:
-            name = _xml(f"{o.case.id}: {o.case.question}" if o.case.id else o.case.question)
+            if o.case.id:
+                name = f"{o.case.id}: {o.case.question}"
+            else:
+                name = o.case.question if asked[o.case.question] == 1 else f"entry {o.case.index}: {o.case.question}"
+            name = _xml(name)
             case = ET.SubElement(
                 suite, "testcase", classname=_xml(r.check_file.path), name=name, time=f"{per_case:.4f}"
             )
