@@ -492,6 +492,9 @@ Exit codes:
   1  the pass rate is below it
   2  a questions file is invalid (or bad usage)
   3  a corpus could not be loaded
+  70  an internal error (a bug in natoqa)
+  130 interrupted (Ctrl-C)
+  141 the reader of stdout went away
 """
 
 
@@ -502,7 +505,7 @@ Exit codes:
     type=click.FloatRange(0.0, 1.0),
     default=1.0,
     show_default=True,
-    help="Exit 0 when at least this share of cases pass.",
+    help="Exit 0 when at least this share of cases pass (0.8, not 80).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report (every case and the summary).")
 @click.option("--junit", "junit", metavar="PATH", help="Also write a JUnit XML report to PATH.")
@@ -545,6 +548,8 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
             raise click.UsageError(f"{name} needs a file path, not an empty one")
     if record and (junit or as_json):
         raise click.UsageError("--record writes questions files, not reports: drop --junit and --json")
+    if as_json and junit and _is_stdout(junit):
+        raise click.UsageError("--junit names standard output, where --json writes: give --junit a file")
     if (in_place or output) and not record:
         raise click.UsageError("--in-place and --output go with --record")
     if in_place and output:
@@ -594,6 +599,9 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
         return _record(checkmod, reports, in_place, output)
     from natoqa import report
 
+    # `--junit /dev/stdout | ...`: the XML is stdout, so the report a person
+    # reads goes to stderr (after the XML, it made the XML unreadable).
+    junit_out = bool(junit) and _is_stdout(junit)
     if junit:
         checkmod.write_atomically(junit, report.junit_xml(reports))
     if as_json:
@@ -607,7 +615,7 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
             return click.style(text, fg=fg, bold=True)
 
         for line in report.human_lines(reports, seconds, min_pass_rate, style):
-            click.echo(line, color=color)
+            click.echo(line, color=color, err=junit_out)
     rate = report.pass_rate([o for r in reports for o in r.outcomes])
     return EXIT_OK if rate >= min_pass_rate else EXIT_NO_ANSWER
 
@@ -626,6 +634,16 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether path is this process's standard output (`/dev/stdout`, a
+    pipe's /proc/self/fd/1)."""
+    try:
+        found, out = os.stat(path), os.fstat(1)
+    except (OSError, ValueError):
+        return False
+    return (found.st_dev, found.st_ino) == (out.st_dev, out.st_ino)
 
 
 def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
