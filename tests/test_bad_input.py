@@ -1002,6 +1002,11 @@ CHECK_ERRORS = [
         "q.yaml:2: entry 1: a key must be a name, not a list",
     ),
     ("a list as a top-level key", "? [a, b]\n: x\n", "q.yaml:1: a top-level key must be a name, not a list"),
+    (
+        "an unanswerable entry with answers",
+        "questions:\n  - question: x\n    answerable: false\n    answers: [y]\n",
+        "q.yaml:3: entry 1: 'answerable: false' with 'answers', which an unanswerable question cannot have",
+    ),
     # A list's wrong item named: "must be a list of strings, not a list" said neither.
     (
         "a number among the answers",

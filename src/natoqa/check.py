@@ -318,6 +318,13 @@ def _case(path: str, index: int, node) -> Case:
         if value is None:
             raise bad("answerable", "true or false")
         answerable = value
+    extra = [key for key in ("document", "line", "answers") if key in values]
+    if not answerable and extra:
+        # Never checked: the case passes when natoqa abstains, whatever they say.
+        raise CheckFileError(
+            f"{path}:{_line(values['answerable'][1])}: {label}: 'answerable: false' with "
+            f"{', '.join(repr(k) for k in extra)}, which an unanswerable question cannot have"
+        )
     return Case(index, question, ident, document, lines, answers, answerable, _line(node))
 
 
