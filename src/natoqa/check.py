@@ -580,7 +580,7 @@ def _replace(path: str, found: os.stat_result | None, text: str) -> None:
     """Put a new regular file at path (`found`, its stat, None if new)."""
     from natoqa.store import write_atomic
 
-    if found is not None and _is_standard_stream(found):
+    if found is not None and is_standard_stream(found):
         # `--junit /dev/stdout > report.txt`: replacing the file would drop
         # the report natoqa writes to standard output.
         raise UsageError(f"{path}: is natoqa's standard output or error; give the report a file of its own")
@@ -599,8 +599,9 @@ def _replace(path: str, found: os.stat_result | None, text: str) -> None:
     write_atomic(target, [text.encode("utf-8")], mode)
 
 
-def _is_standard_stream(found: os.stat_result) -> bool:
-    for fd in (1, 2):
+def is_standard_stream(found: os.stat_result, fds=(1, 2)) -> bool:
+    """Whether `found` is this process's stdout or stderr (of `fds`)."""
+    for fd in fds:
         try:
             st = os.fstat(fd)
         except OSError:

@@ -639,11 +639,13 @@ def _same_file(a: str, b: str) -> bool:
 def _is_stdout(path: str) -> bool:
     """Whether path is this process's standard output (`/dev/stdout`, a
     pipe's /proc/self/fd/1)."""
+    from natoqa.check import is_standard_stream
+
     try:
-        found, out = os.stat(path), os.fstat(1)
+        found = os.stat(path)
     except (OSError, ValueError):
         return False
-    return (found.st_dev, found.st_ino) == (out.st_dev, out.st_ino)
+    return is_standard_stream(found, (1,))
 
 
 def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
