@@ -676,7 +676,8 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
             checkmod.write_atomically(target, recording.new_text)
             click.echo("".join(diff), nl=False)
             click.echo(
-                f"natoqa: recorded where the answer is (document, line) for {len(recording.recorded)} entries in {target}", err=True
+                f"natoqa: recorded where the answer is (document, line) for {len(recording.recorded)} entries in {target}",
+                err=True,
             )
             if recording.moved:
                 click.echo(f"natoqa: {target}: 'corpus' now reads {recording.moved}, from its own folder", err=True)
