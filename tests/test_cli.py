@@ -122,6 +122,7 @@ def test_human_output_shows_quote_reference_and_passage(runner):
     ("args", "message"),
     [
         (["ask", "x", "--json", "--jsonl"], "--json and --jsonl cannot be combined"),
+        (["ask", "x", "-q", "--explain"], "--explain and --quiet cannot be combined"),  # it was ignored
         (["ask", "x", "-k", "0"], "Invalid value for '-k' / '--top'"),
         (["ask", "--corpus", "/nonexistent/corpus", "x"], "corpus not found: /nonexistent/corpus"),
         (["show", "nowhere.txt:3"], "nowhere.txt: no such document in the corpus, and no such file"),

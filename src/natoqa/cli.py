@@ -391,6 +391,11 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
     """
     from natoqa.session import Session
 
+    if explain and quiet:
+        # -q prints one reference line an answer: the numbers had nowhere to go.
+        raise click.UsageError(
+            "--explain and --quiet cannot be combined (--explain --json gives the numbers to a script)"
+        )
     words = " ".join(question)
     index = _open(corpus, no_cache)
     session = Session(index, top=top, explain=explain, ranker=_ranker(index, no_cache) if dense else None)
