@@ -262,7 +262,7 @@ def test_a_single_file_corpus_loads_or_says_why(data):
                     data.decode("utf-8")
                 assert (int(bad.group(1), 16), int(bad.group(2))) == (data[err.value.start], err.value.start)
             else:
-                assert message == f"{path}: the corpus has no text (every document is empty)"
+                assert message == f"{path}: the corpus has no text (every document is empty or blank)"
                 assert not "".join(editor_lines(data)).strip()
             return
         [doc] = loaded.documents

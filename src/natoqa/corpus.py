@@ -234,7 +234,7 @@ def read_verified_lines(path: str, sha256: str) -> tuple[str, ...]:
 def _corpus(named: str, title: str, description: str, documents: list[Document]) -> Corpus:
     passages = tuple(p for doc in documents for p in doc.passages)
     if not passages:
-        raise CorpusError(f"{named}: the corpus has no text (every document is empty)")
+        raise CorpusError(f"{named}: the corpus has no text (every document is empty or blank)")
     warnings = tuple(
         f"{doc.path}: document {'is empty' if len(doc.lines) <= 1 and not any(doc.lines) else 'holds only blank lines'}"
         for doc in documents
