@@ -137,7 +137,11 @@ CORPUS_ERRORS = [
         _index("- [A](a.txt)\n- [Other A](more/a.txt)\n", {"a.txt": DOC, "more/a.txt": DOC}),
         "c/INDEX.md:2: duplicate document id 'a' (also on line 1); file names must be unique",
     ),
-    ("empty document", _index("- [A](a.txt)\n", {"a.txt": ""}), "c: the corpus has no text (every document is empty or blank)"),
+    (
+        "empty document",
+        _index("- [A](a.txt)\n", {"a.txt": ""}),
+        "c: the corpus has no text (every document is empty or blank)",
+    ),
     (
         "only blank lines",
         _index("- [A](a.txt)\n", {"a.txt": "\n  \n\t\n\r\n\n"}),
