@@ -130,6 +130,11 @@ def test_junit_report_parses_back(runner, tiny_corpus, tmp_path):
     assert "expected birds:6" in failure.get("message")
     assert "albatross" in failure.get("message")
     assert cases[1].find("failure") is None
+    # Each case's own time (it was the suite's split evenly), within the
+    # suite's, which the whole report's carries too.
+    times = [float(c.get("time")) for c in cases]
+    assert all(t > 0 for t in times) and sum(times) <= float(suite.get("time")) + 0.002  # microseconds at least
+    assert (root.get("errors"), root.get("time")) == ("0", suite.get("time"))
 
 
 def test_corpus_key_in_file_is_relative_to_the_file(runner, tiny_corpus, tmp_path):

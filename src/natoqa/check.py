@@ -66,6 +66,7 @@ class Outcome:
     passed: bool
     result: Result
     why: str = ""  # what was wrong, for a failure
+    seconds: float = 0.0  # answering it, for JUnit's per-case time
 
 
 def read_check_file(path: str) -> CheckFile:
@@ -417,12 +418,13 @@ def run(check_file: CheckFile, index, progress=None, ranker=None) -> FileReport:
     with collector_paused(last=False):
         for case in check_file.cases:
             collect_if_due()
+            began = time.perf_counter()
             if ranker is not None:
                 result = ranker.ask(case.question, top=check_file.top)
             else:
                 result = ask(index, case.question, top=check_file.top)
             passed, why = judge(case, result, check_file.top)
-            outcomes.append(Outcome(case, passed, result, why))
+            outcomes.append(Outcome(case, passed, result, why, time.perf_counter() - began))
             if progress is not None:
                 progress(1)
     return FileReport(check_file, index.corpus.root, tuple(outcomes), time.perf_counter() - start)
