@@ -1236,6 +1236,25 @@ def test_junit_into_a_fifo_is_written_into_it_not_over_it(tiny_corpus, tmp_path)
     assert stat.S_ISFIFO(fifo.lstat().st_mode)  # a FIFO still, not a plain file
 
 
+def test_junit_down_a_pipe_whose_reader_left_exits_141_quietly(tiny_corpus, tmp_path):
+    # The broken pipe became "cannot write: Broken pipe", exit 2.
+    questions = tmp_path / "q.yaml"
+    questions.write_text(WOOD_QUESTIONS)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            [*NATOQA, "check", str(questions), "--corpus", str(tiny_corpus), "--junit", "/dev/stdout"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_junit_to_dev_stdout_goes_down_the_pipe_or_is_refused_over_a_file(tiny_corpus, tmp_path):
     questions = tmp_path / "q.yaml"
     questions.write_text(WOOD_QUESTIONS)

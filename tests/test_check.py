@@ -339,6 +339,30 @@ def test_record_marks_a_last_line_without_its_line_end(runner, tiny_corpus, tmp_
     )
 
 
+def test_record_to_another_folder_rewrites_corpus_after_a_byte_order_mark(runner, tiny_corpus, tmp_path):
+    # YAML's columns skip the mark, the line holds it: "corpus:../tinyy".
+    path = tmp_path / "q.yaml"
+    path.write_text("\ufeffcorpus: tiny\n" + RECORDABLE, encoding="utf-8")
+    (tmp_path / "other").mkdir()
+    new = tmp_path / "other" / "recorded.yaml"
+    assert invoke(runner, [str(path), "--record", "-o", str(new)]).exit_code == 0
+    assert new.read_text(encoding="utf-8").startswith("\ufeffcorpus: ../tiny\n")
+    assert invoke(runner, [str(new)]).exit_code == 0
+
+
+def test_record_leaves_out_a_document_whose_name_is_not_utf8(runner, tmp_path):
+    # Its id was written as "caf\udce9", which libyaml cannot read back.
+    import os
+
+    path = os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt")
+    with open(path, "w") as f:
+        f.write("The summit was held in Madrid.\n")
+    questions = write(tmp_path, "questions:\n  - question: Where was the summit held?\n")
+    result = invoke(runner, [str(questions), "--corpus", os.fsdecode(path), "--record", "--in-place"])
+    assert "entry 1: its document's file name is not UTF-8; a questions file cannot name it" in result.stderr
+    assert questions.read_text() == "questions:\n  - question: Where was the summit held?\n"
+
+
 def test_record_takes_the_answer_the_entry_accepts_or_none(runner, tmp_path):
     # It took the first answer always: a line from another document than
     # the entry names (the next check: exit 2, or silently another passage),

@@ -410,6 +410,21 @@ def tiny_ranker(tmp_path, corpus_dir, **options):
     return dense.DenseRanker(index, encoder, vectors, tokens, starts, **options)
 
 
+def test_a_single_file_corpus_named_in_bytes_not_utf8_gets_a_vectors_key(tmp_path):
+    # Its document id is its file name: the key could not encode it (exit 70).
+    import os
+
+    from natoqa.corpus import load_corpus
+    from natoqa.store import load_index
+
+    path = os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt")
+    with open(path, "w") as f:
+        f.write("The summit was held in Madrid.\n")
+    folder, _ = tiny_model(tmp_path)
+    index = load_index(load_corpus(os.fsdecode(path)), use_cache=False)
+    assert len(dense.vectors_key(index, folder)) == 40
+
+
 def test_damaged_token_vectors_are_computed_again(tmp_path, tiny_corpus):
     from natoqa.corpus import load_corpus
     from natoqa.store import cache_dir, load_index

@@ -101,6 +101,12 @@ def test_combining_marks_stay_inside_words_and_meet_their_composed_form():
     ]
     assert tokens[1][0] == "m\u00fcller"  # composed: a question's "Müller" meets it
     assert text.terms("Müller") == text.terms("Mu\u0308ller")
+    # But not in scripts written without spaces, where a whole phrase would
+    # be one token a question must match whole (a Thai question found
+    # nothing), nor a variation selector, a token of its own after ❤️.
+    thai = "\u0e01\u0e23\u0e38\u0e07\u0e40\u0e17\u0e1e\u0e21\u0e2b\u0e32\u0e19\u0e04\u0e23"
+    assert len(text.terms(thai)) > 1
+    assert text.terms("I \u2764\ufe0f NATO") == ["nato"]
 
 
 def test_the_shipped_marks_are_this_unicode_databases():

@@ -19,10 +19,22 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "src" / "natoqa" / "_marks.py"
 
 
+# Left out: scripts written without spaces between words (Thai, Lao,
+# Myanmar, Khmer), where marks as word characters would make a whole phrase
+# one token that a question must match whole (`\w` alone splits it at each
+# mark, which lets the question's words meet); and variation selectors,
+# which would be a token of their own after every emoji that has one.
+LEFT_OUT = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+
+
 def ranges() -> list[tuple[int, int]]:
     found, start = [], None
     for c in range(sys.maxunicode + 2):
-        mark = c <= sys.maxunicode and unicodedata.category(chr(c)) in ("Mn", "Mc", "Me")
+        mark = (
+            c <= sys.maxunicode
+            and unicodedata.category(chr(c)) in ("Mn", "Mc", "Me")
+            and not any(a <= c <= b for a, b in LEFT_OUT)
+        )
         if mark and start is None:
             start = c
         elif not mark and start is not None:
@@ -46,7 +58,8 @@ def source() -> str:
     lines.append(line)
     body = "\n".join(f'    "{line}"' for line in lines)
     return (
-        '"""Unicode combining marks (categories Mn, Mc, Me) as regex class ranges.\n\n'
+        '"""Unicode combining marks (categories Mn, Mc, Me) as regex class ranges,\n'
+        "but those of scripts without spaces between words and variation selectors.\n\n"
         f"Written by tools/build_marks.py from Unicode {unicodedata.unidata_version}; do not edit.\n"
         '"""\n\n'
         f'UNICODE_VERSION = "{unicodedata.unidata_version}"\n\n'

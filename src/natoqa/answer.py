@@ -529,7 +529,8 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
     c_first, c_unmatched = w["first"] * mass, w["unmatched"] * mass
     c_fixed = w["early"] * mass
     c_short = w["short"] * mass
-    shortness = _shortness(index)
+    short_mean = index.avgdl or 1.0
+    doc_len = index.doc_len
     c_cue = w["cue"] * mass
     top_extra = shares_top + per_top * related_top
     bounded = []
@@ -550,7 +551,7 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
             + c_first / (1 + place)
             + c_unmatched * (unmatched if unmatched > 0.0 else 0.0)
             + c_fixed
-            + c_short * shortness[p]
+            + c_short * min(SHORT_CAP, short_mean / (doc_len[p] or 1))
         )
         if pairs:
             base += per_pair * sum(compress(pair_weights, map(present, pairs)))
@@ -1126,7 +1127,7 @@ def _candidate(
         density * weights[best] / mass,
         unmatched if unmatched > 0.0 else 0.0,  # max(0.0, unmatched), without its call
         1.0 / (1 + best),
-        _shortness(index)[p],
+        _shortness(index, p),
     )
     # The weighted sum in C, added in the features' order as a loop would
     # (RERANK's length is checked where _named_weights pairs it with the names).
@@ -1137,14 +1138,11 @@ def _candidate(
     return Candidate(p, score, bm25, title, best, sentence_weight, bigram, best_nb, tuple(weights), features)
 
 
-def _shortness(index: Index) -> list[float]:
-    """Each passage's "short" feature: the corpus's mean passage length
-    (in terms) over its own, at most SHORT_CAP (made once per index)."""
-    found = getattr(index, "_shortness", None)
-    if found is None:
-        mean = index.avgdl or 1.0
-        found = index._shortness = [min(SHORT_CAP, mean / (n or 1)) for n in index.doc_len]
-    return found
+def _shortness(index: Index, p: int) -> float:
+    """Passage p's "short" feature: the corpus's mean passage length (in
+    terms) over its own, at most SHORT_CAP. Per passage, when asked: a
+    table of every passage's cost 13 ms a process at 100,000 passages."""
+    return min(SHORT_CAP, (index.avgdl or 1.0) / (index.doc_len[p] or 1))
 
 
 def _closeness(terms, wanted) -> tuple[float, float]:

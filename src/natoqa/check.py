@@ -475,6 +475,10 @@ def record(check_file: CheckFile, report: FileReport, target: str | None = None)
             why = _mismatch(case, outcome.result.answers[0])
             skipped.append(f"{case.label}: no answer fits the entry ({why}); not recorded")
             continue
+        if not case.document and _SURROGATE.search(answer.document):
+            # A file name that is not UTF-8: no YAML file can hold its id.
+            skipped.append(f"{case.label}: its document's file name is not UTF-8; a questions file cannot name it")
+            continue
         key_node, value_node = next((k, v) for k, v in node.value if k.value == "question")
         # The entry's own column: its keys' column, but for an explicit
         # key (`? question`), which stands two further in.
@@ -514,7 +518,9 @@ def _move_corpus(check_file: CheckFile, root, lines: list[str], target: str, ski
         return ""
     value = os.path.relpath(os.path.abspath(check_file.corpus), here)
     line = lines[start.line]
-    lines[start.line] = line[: start.column] + _yaml_string(value) + line[end.column :]
+    # YAML's columns do not count a byte order mark; the line holds it.
+    shift = 1 if start.line == 0 and line.startswith("\ufeff") else 0
+    lines[start.line] = line[: start.column + shift] + _yaml_string(value) + line[end.column + shift :]
     return value
 
 
@@ -529,17 +535,18 @@ def _newline(text: str) -> str:
 
 
 # What a YAML file cannot hold raw (PyYAML refuses DEL, the C1 range,
-# surrogates, U+FFFE and U+FFFF) or reads as a line break, folded inside
-# quotes (NEL, U+2028, U+2029): written as escapes.
-_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+# U+FFFE and U+FFFF) or reads as a line break, folded inside quotes (NEL,
+# U+2028, U+2029): written as escapes. A surrogate (a name that is not
+# UTF-8) has no escape libyaml reads back: record() leaves such ids out.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _yaml_string(value: str) -> str:
     """value as a YAML scalar that reads back as that string: plain when it
     does ("birds"), else JSON-quoted, which YAML reads as a double-quoted
     string ("2024", "no", "a #b" would read as a number, false, "a"), with
-    the characters YAML cannot hold raw escaped (a file named "bud\x7fget",
-    or not in UTF-8)."""
+    the characters YAML cannot hold raw escaped (a file named "bud\x7fget")."""
     import json
 
     import yaml
@@ -574,6 +581,8 @@ def write_atomically(path: str, text: str) -> None:
                 f.write(text)
             return
         _replace(path, found, text)
+    except BrokenPipeError:
+        raise  # `--junit /dev/stdout | head`: the reader went away (exit 141)
     except OSError as exc:  # no such folder, no permission, a full disk
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 

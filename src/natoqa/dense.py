@@ -500,7 +500,8 @@ def vectors_key(index, folder: Path) -> str:
             digest.update(f"{name}\0-\0".encode())
     for p in corpus.passages:
         spans = ",".join(f"{s.start}-{s.end}" for s in index.sentences[p.index] or ())
-        digest.update(f"{p.document}\0{p.start_line}\0{p.end_line}\0{spans}\0".encode())
+        # surrogateescape: a single-file corpus's id is its file name, which need not be UTF-8.
+        digest.update(f"{p.document}\0{p.start_line}\0{p.end_line}\0{spans}\0".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:40]
 
 
