@@ -516,7 +516,11 @@ def _move_corpus(check_file: CheckFile, root, lines: list[str], target: str, ski
     if start.line != end.line:
         skipped.append(f"'corpus' is written over several lines; make it name {check_file.corpus} by hand")
         return ""
-    value = os.path.relpath(os.path.abspath(check_file.corpus), here)
+    try:
+        value = os.path.relpath(os.path.abspath(check_file.corpus), here)
+    except ValueError:  # another drive (Windows): no relative path reaches it
+        skipped.append(f"'corpus' cannot name {check_file.corpus} relative to {here}; make it absolute by hand")
+        return ""
     line = lines[start.line]
     # YAML's columns do not count a byte order mark; the line holds it.
     shift = 1 if start.line == 0 and line.startswith("\ufeff") else 0
