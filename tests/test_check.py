@@ -350,6 +350,24 @@ def test_record_to_another_folder_rewrites_corpus_after_a_byte_order_mark(runner
     assert invoke(runner, [str(new)]).exit_code == 0
 
 
+def test_record_says_when_no_relative_path_reaches_the_corpus(runner, tiny_corpus, tmp_path, monkeypatch):
+    # On Windows, a corpus on another drive: relpath raises ValueError (exit 70).
+    import os
+
+    path = write(tmp_path, "corpus: tiny\n" + RECORDABLE)
+    (tmp_path / "other").mkdir()
+    new = tmp_path / "other" / "recorded.yaml"
+
+    def other_drive(target, start=None):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(os.path, "relpath", other_drive)
+    result = invoke(runner, [str(path), "--record", "-o", str(new)])
+    assert result.exit_code == 0
+    assert "'corpus' cannot name" in result.stderr and "make it absolute by hand" in result.stderr
+    assert new.read_text().startswith("corpus: tiny\n")
+
+
 def test_record_leaves_out_a_document_whose_name_is_not_utf8(runner, tmp_path):
     # Its id was written as "caf\udce9", which libyaml cannot read back.
     import os
