@@ -551,7 +551,7 @@ def _best_candidates(index: Index, q: Question, pool, acc, title_docs, mass: flo
             + c_first / (1 + place)
             + c_unmatched * (unmatched if unmatched > 0.0 else 0.0)
             + c_fixed
-            + c_short * min(SHORT_CAP, short_mean / (doc_len[p] or 1))
+            + c_short * min(SHORT_CAP, short_mean / (doc_len[p] or 1))  # _shortness, inlined
         )
         if pairs:
             base += per_pair * sum(compress(pair_weights, map(present, pairs)))

@@ -560,7 +560,9 @@ def _yaml_string(value: str) -> str:
             return value
     except yaml.YAMLError:
         pass
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+    from natoqa.render import unicode_escape
+
+    return _YAML_UNSAFE.sub(unicode_escape, json.dumps(value, ensure_ascii=False))
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -71,7 +71,8 @@ def _span_dict(span) -> dict:
 _ESCAPED = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
 
 
-def _escape(match) -> str:
+def unicode_escape(match) -> str:
+    """A regex match of one character as its \\u escape (JSON's and YAML's)."""
     return f"\\u{ord(match.group()):04x}"
 
 
@@ -104,7 +105,7 @@ def to_json(data, indent: int | None = None) -> str:
     else:
         out = _ENCODER.encode(data)
     if _ESCAPED.search(out):
-        out = _ESCAPED.sub(_escape, out)
+        out = _ESCAPED.sub(unicode_escape, out)
     return out
 
 
