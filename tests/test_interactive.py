@@ -122,6 +122,24 @@ def test_two_questions_a_command_and_quit(spawn, tiny_corpus, tmp_path):
     assert saved == ["Which bird has the longest wingspan?", "what cuts wood", ":docs", ":quit"]
 
 
+def test_the_prompt_answers_from_a_document_edited_while_it_is_open(spawn, tiny_corpus):
+    child = spawn(env={"NATOQA_CORPUS": str(tiny_corpus)})
+    child.expect_exact(PROMPT)
+    ask(child, "what cuts wood")
+    tools = tiny_corpus / "tools.txt"
+    tools.write_text("Tools\n\nA drill makes holes.\n\nA hammer drives nails. A saw cuts wood.\n", encoding="utf-8")
+    ask(child, "what cuts wood")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    shown = screen(child.logfile_read.getvalue())
+    at = shown.index("natoqa> what cuts wood", 2)
+    assert shown[at + 1 : at + 3] == [
+        "the corpus changed; now Test corpus: 2 documents, 6 passages",
+        "“A saw cuts wood.”",
+    ]
+    assert shown[at + 3].startswith(f"{tools}:5:24  Tools  score ")
+
+
 def test_a_terminal_said_to_be_0_columns_wide_still_shows_answers(spawn, tiny_corpus):
     # COLUMNS=0 made every line of human output, banner and :help included, empty.
     child = spawn("ask", "what cuts wood", env={"NATOQA_CORPUS": str(tiny_corpus), "COLUMNS": "0"})
@@ -317,3 +335,65 @@ def test_ask_without_a_question_reads_a_pipe(runner, tiny_corpus):
     result = runner.invoke(cli, ["ask", "--corpus", str(tiny_corpus), "-q"], input="what cuts wood\n")
     assert result.exit_code == 0
     assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
+
+
+# A prompt stays open while its user edits the documents: each question is
+# answered from the corpus as its files are then, never from lines that moved.
+
+
+def _reopening_repl(root, use_cache: bool):
+    from rich.console import Console
+
+    from natoqa.store import open_index
+
+    def console():
+        return Console(file=io.StringIO(), width=200, color_system=None, highlight=False, markup=False)
+
+    calls = []
+
+    def reopen():
+        calls.append(1)
+        return open_index(str(root), use_cache=use_cache), None
+
+    loop = Repl(Session(open_index(str(root), use_cache=use_cache)), console(), console(), reopen)
+    return loop, calls
+
+
+def _last_json(loop) -> dict:
+    text = loop.console.file.getvalue()
+    return json.loads(text[text.rindex('{\n  "question"') :])
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_an_edited_document_is_answered_as_it_is_now(tiny_corpus, use_cache):
+    loop, calls = _reopening_repl(tiny_corpus, use_cache)
+    loop.handle(":json")
+    loop.handle("What does a saw cut?")
+    first = _last_json(loop)["answers"][0]["quote"]
+    assert (first["start_line"], first["text"]) == (3, "A saw cuts wood.")
+    loop.handle("What does a saw cut?")
+    assert calls == []  # nothing changed: nothing read again
+    tools = tiny_corpus / "tools.txt"
+    tools.write_text("Tools\n\nA drill makes holes.\n\nA hammer drives nails. A saw cuts wood.\n", encoding="utf-8")
+    loop.handle("What does a saw cut?")
+    quote = _last_json(loop)["answers"][0]["quote"]
+    assert (quote["start_line"], quote["text"]) == (5, "A saw cuts wood.")
+    assert tools.read_text(encoding="utf-8").splitlines()[quote["start_line"] - 1].endswith(quote["text"])
+    assert calls == [1]
+    assert out(loop.err)[-1] == "the corpus changed; now Test corpus: 2 documents, 6 passages"
+
+
+def test_a_corpus_broken_by_an_edit_is_said_and_answered_again_once_mended(tiny_corpus):
+    loop, calls = _reopening_repl(tiny_corpus, True)
+    index_md = tiny_corpus / "INDEX.md"
+    listing = index_md.read_text(encoding="utf-8")
+    index_md.write_text(listing + "- [Gone](gone.txt)\n", encoding="utf-8")
+    loop.handle("What does a saw cut?")
+    assert loop.console.file.getvalue() == ""  # no answer from the corpus of before
+    message = " ".join(out(loop.err))  # one line, wrapped at the console's width
+    assert message.startswith("natoqa: error: the corpus changed and cannot be loaded: ") and "gone.txt" in message
+    index_md.write_text(listing.replace("# Test corpus", "# Mended corpus"), encoding="utf-8")
+    loop.handle("What does a saw cut?")
+    assert "A saw cuts wood." in loop.console.file.getvalue()
+    assert out(loop.err)[-1] == "the corpus changed; now Mended corpus: 2 documents, 5 passages"
+    assert len(calls) == 2

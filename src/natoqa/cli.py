@@ -415,7 +415,11 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
         if sys.stdout.isatty() and fmt == "human":
             from natoqa.interactive import repl
 
-            return repl(session, no_color)
+            def reopen():
+                index = _open(corpus, no_cache)
+                return index, _ranker(index, no_cache) if dense else None
+
+            return repl(session, no_color, reopen)
         raise UsageError("no question given (give one as an argument, or '-' to read them from stdin)")
     return session.single(words, fmt, no_color)
 

@@ -94,6 +94,10 @@ class Corpus:
                 return doc
         return None
 
+    def files(self) -> tuple[str, ...]:
+        """The files the corpus was read from (see files_of)."""
+        return files_of(self.root, [doc.source for doc in self.documents])
+
     def fingerprint(self) -> str:
         """A digest of every document's content, id and title."""
         digest = hashlib.sha256()
@@ -212,6 +216,28 @@ def file_signature(path: str) -> tuple[int, ...]:
     now = time.time_ns()
     st = os.stat(path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, now)
+
+
+def files_of(root: str, sources) -> tuple[str, ...]:
+    """A corpus's INDEX.md (for a folder) and its documents' paths as read:
+    the files whose change changes its answers."""
+    listed = tuple(source for source in sources if source)
+    return (os.path.join(root, INDEX_NAME), *listed) if os.path.isdir(root) else listed
+
+
+def signatures(paths) -> tuple:
+    """Each file's (size, mtime_ns, ctime_ns, inode, device), None where it
+    cannot be read: what tells that a file changed without reading it (an
+    edit in place moves the times, a save by rename the inode)."""
+    found = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            found.append(None)
+        else:
+            found.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
+    return tuple(found)
 
 
 def file_digest(path: str) -> str:

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from natoqa import corpus as corpusmod
 from natoqa.errors import NatoqaError
 from natoqa.render import visible
 from natoqa.session import Session
@@ -44,12 +45,46 @@ class Repl:
     """The prompt loop's state and its commands; reading and writing are injected
     so that tests and the terminal share the same logic."""
 
-    def __init__(self, session: Session, console, err_console):
+    def __init__(self, session: Session, console, err_console, reopen=None):
         self.session = session
         self.console = console
         self.err = err_console
         self.json = False
         self.done = False
+        # `reopen()` gives (index, ranker) for the corpus as it is now. A
+        # prompt stays open while its user edits the documents: answered
+        # from the index of before, a quote would cite lines that no longer
+        # hold it. So each question first checks the corpus's files
+        # (current), and a change opens the corpus again.
+        self.reopen = reopen
+        self.seen = corpusmod.signatures(session.index.corpus.files()) if reopen else ()
+
+    def current(self) -> bool:
+        """Whether the session's index is the corpus's as its files are now,
+        opening it again if a file changed; False (the error shown) when
+        the changed corpus cannot be loaded."""
+        if self.reopen is None:
+            return True
+        files = self.session.index.corpus.files()
+        # Taken before the corpus is read again: a change made while it is
+        # read shows at the next question.
+        now = corpusmod.signatures(files)
+        if now == self.seen:
+            return True
+        try:
+            index, ranker = self.reopen()
+        except NatoqaError as exc:
+            self.error(f"the corpus changed and cannot be loaded: {exc}")
+            return False
+        old = self.session.index.corpus
+        # A file saved unchanged (only its times moved) is no change to say.
+        changed = (index.corpus.fingerprint(), index.corpus.title) != (old.fingerprint(), old.title)
+        self.session.index, self.session.ranker = index, ranker
+        files_now = index.corpus.files()
+        self.seen = now if files_now == files else corpusmod.signatures(files_now)
+        if changed:
+            self.note(f"the corpus changed; now {_size(index.corpus)}")
+        return True
 
     def handle(self, line: str) -> None:
         """One line typed at the prompt."""
@@ -58,6 +93,8 @@ class Repl:
             return
         if line.startswith(":"):
             self.command(line)
+            return
+        if not self.current():
             return
         try:
             result = self.session.answer(line)
@@ -103,7 +140,8 @@ class Repl:
             self.json = not self.json
             self.note("JSON output " + ("on" if self.json else "off"))
         elif name == ":docs":
-            self.docs()
+            if self.current():
+                self.docs()
         elif name == ":help":
             self.note(
                 HELP.format(
@@ -139,22 +177,26 @@ class Repl:
         self.err.print(Text(f"natoqa: error: {visible(message)}", style="bold"))
 
 
-def repl(session: Session, no_color: bool = False) -> int:
+def _size(corpus) -> str:
+    """The corpus's title and size: "Title: 3 documents, 40 passages"."""
+    n_docs, n_passages = len(corpus.documents), len(corpus.passages)
+    return (
+        f"{corpus.title or 'corpus'}: {n_docs} document{'s' * (n_docs != 1)}, "
+        f"{n_passages} passage{'s' * (n_passages != 1)}"
+    )
+
+
+def repl(session: Session, no_color: bool = False, reopen=None) -> int:
     """Read questions at a prompt until :quit or Ctrl-D; exit code 0.
 
     Ctrl-C abandons the line being typed (or the answer being drawn) and
-    gives a fresh prompt, as shells do.
+    gives a fresh prompt, as shells do. `reopen`: see Repl.
     """
     from natoqa.render import make_console
 
     console = make_console(no_color)
-    loop = Repl(session, console, make_console(no_color, stderr=True))
-    corpus = session.index.corpus
-    n_docs, n_passages = len(corpus.documents), len(corpus.passages)
-    loop.note(
-        f"{corpus.title or 'corpus'}: {n_docs} document{'s' * (n_docs != 1)}, "
-        f"{n_passages} passage{'s' * (n_passages != 1)}. Ask a question; :help lists commands, Ctrl-D leaves."
-    )
+    loop = Repl(session, console, make_console(no_color, stderr=True), reopen)
+    loop.note(f"{_size(session.index.corpus)}. Ask a question; :help lists commands, Ctrl-D leaves.")
     history = _start_readline()
     try:
         while not loop.done:

@@ -926,6 +926,9 @@ class CachedCorpus:
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    def files(self) -> tuple[str, ...]:
+        return corpusmod.files_of(self.root, self._sources)
+
     def _load_table(self, header: dict, sections: _Sections) -> None:
         docs = header["documents"]
         if len(docs) != len(self._sources):
