@@ -306,6 +306,22 @@ def test_explain_renders_tables_runner_up_and_unknown_keys():
     ]
 
 
+def test_explain_related_terms_that_count_show_the_bm25_score_with_the_terms():
+    # The terms' total leaves out what a related word adds: the related
+    # table's footer brings the two to the passage's BM25 score.
+    related = [
+        {"for": "invade", "term": "invas", "kind": "near", "weight": 1.05, "tf": 1, "contribution": 0.97},
+        {"for": "invade", "term": "attack", "kind": "far", "weight": 0.78, "tf": 0, "contribution": 0.0},
+    ]
+    console = plain_console()
+    render.print_explain(console, {"terms": EXPLAIN["terms"], "related_terms": related})
+    lines = shown(console)
+    assert lines[lines.index("related terms") + 6].split() == ["BM25", "score", "4.90"]
+    console = plain_console()
+    render.print_explain(console, {"terms": EXPLAIN["terms"], "related_terms": related[1:]})
+    assert shown(console)[-2:] == [" invade   attack   far          0.78               0           0.00", ""]
+
+
 def test_explain_labels_are_bold_and_values_plain():
     console = styled_console()
     render.print_explain(console, {"answer_type": "person", "confidence": 0.75})

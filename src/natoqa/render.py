@@ -454,7 +454,7 @@ def print_explain(console, explain: dict) -> None:
         if key in scalars:
             continue
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            console.print(_explain_table(key, value))
+            console.print(_explain_table(key, value, _contributions(explain.get("terms"))))
         elif isinstance(value, dict):
             line = _labelled(f"{_label(key)}: ")
             if "path" in value and "start_line" in value:
@@ -487,12 +487,22 @@ def _labelled(label: str):
     return line
 
 
-def _explain_table(key: str, rows: list[dict]):
+def _contributions(rows) -> float:
+    if not isinstance(rows, list):
+        return 0.0
+    return float(sum(r.get("contribution", 0) for r in rows if isinstance(r, dict)))
+
+
+def _explain_table(key: str, rows: list[dict], terms_total: float = 0.0):
+    """A table of explain records; the question terms' with their total, and
+    the related terms' (when one counts) with the BM25 score both make, as
+    the "Why this passage" line gives it."""
     from rich import box
     from rich.table import Table
 
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    totals = key == "terms" and "contribution" in columns
+    related = _contributions(rows) if key == "related_terms" else 0.0
+    totals = (key == "terms" or related > 0) and "contribution" in columns
     table = Table(
         title=_label(key),
         title_justify="left",
@@ -512,9 +522,9 @@ def _explain_table(key: str, rows: list[dict]):
     for i, column in enumerate(columns):
         footer = ""
         if totals and column == "contribution":
-            footer = _cell(float(sum(r.get(column, 0) for r in rows)))
+            footer = _cell(terms_total + related if key == "related_terms" else _contributions(rows))
         elif totals and i == 0:
-            footer = "total"
+            footer = "BM25 score" if key == "related_terms" else "total"
         table.add_column(_label(column), justify="right" if column in numeric else "left", footer=footer)
     for row in rows:
         table.add_row(*(f"{row[c]:.2f}" if c in fractional else _cell(row.get(c, "")) for c in columns))
