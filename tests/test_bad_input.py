@@ -720,6 +720,23 @@ def test_ctrl_c_during_a_batch_exits_130_without_traceback():
     assert (proc.returncode, out, err) == (130, b"", b"natoqa: error: interrupted\n")
 
 
+def test_ctrl_c_during_a_json_batch_still_writes_the_answers_so_far():
+    # The array was written only at the end, so Ctrl-C lost every answer.
+    # The line after the first question is bad: its error on stderr says
+    # the first has been answered.
+    proc = subprocess.Popen(
+        [*NATOQA, "ask", "-", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdin.write((Q + "\nbell\x07\n").encode())
+    proc.stdin.flush()
+    said = proc.stderr.readline()
+    assert said == b"natoqa: error: stdin line 2: the question holds a control character (U+0007) at column 5\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, b"natoqa: error: interrupted\n")
+    assert [r["question"] for r in json.loads(out)] == [Q, "bell\x07"]
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize(
     "args",

@@ -107,10 +107,10 @@ class Session:
                     )
                 # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
                 code = max(code, later)
-        except NatoqaError:
-            # stdin failed, or a document changed under the index (exit 3,
-            # "run again"): what was answered is still written, a --json
-            # array closed.
+        except (NatoqaError, KeyboardInterrupt):
+            # stdin failed, a document changed under the index (exit 3,
+            # "run again"), or Ctrl-C (exit 130): what was answered is still
+            # written, a --json array closed.
             writer.close()
             raise
         writer.close()
