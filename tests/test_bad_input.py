@@ -734,7 +734,8 @@ def test_ctrl_c_during_a_json_batch_still_writes_the_answers_so_far():
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (130, b"natoqa: error: interrupted\n")
-    assert [r["question"] for r in json.loads(out)] == [Q, "bell\x07"]
+    # (The bad line's record may come after the signal: said first, then kept.)
+    assert [r["question"] for r in json.loads(out)] in ([Q], [Q, "bell\x07"])
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
