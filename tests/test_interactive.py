@@ -397,3 +397,15 @@ def test_a_corpus_broken_by_an_edit_is_said_and_answered_again_once_mended(tiny_
     assert "A saw cuts wood." in loop.console.file.getvalue()
     assert out(loop.err)[-1] == "the corpus changed; now Mended corpus: 2 documents, 5 passages"
     assert len(calls) == 2
+
+
+def test_a_document_saved_unchanged_is_opened_again_without_a_note(tiny_corpus):
+    loop, calls = _reopening_repl(tiny_corpus, True)
+    loop.handle("What does a saw cut?")
+    tools = tiny_corpus / "tools.txt"
+    os.utime(tools, ns=(tools.stat().st_atime_ns, tools.stat().st_mtime_ns + 10**9))
+    loop.handle("What does a saw cut?")
+    loop.handle("What does a saw cut?")
+    assert calls == [1]  # once: the new times are the ones seen after
+    assert out(loop.err) == []
+    assert loop.console.file.getvalue().count("A saw cuts wood.") == 6  # quote and passage, three times
