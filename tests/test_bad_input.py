@@ -1498,3 +1498,20 @@ def test_a_corpus_named_by_white_space_is_named_visibly(runner, monkeypatch):
     monkeypatch.setenv("NATOQA_CORPUS", " ")
     result = invoke(runner, ["ask", "what cuts wood"])
     assert (result.exit_code, error_line(result)) == (3, "natoqa: error: corpus not found: ' '")
+
+
+def test_a_questions_file_whose_size_says_nothing_is_cut_at_the_limit(runner, monkeypatch):
+    # A pipe (and /dev/zero, which never ends) has size 0: it was read whole,
+    # and `natoqa check /dev/zero` took all the memory there was.
+    monkeypatch.setattr("natoqa.check.MAX_FILE_BYTES", 1024)
+    read, write = os.pipe()
+    os.write(write, b"# " + b"x" * 2046)
+    os.close(write)
+    try:
+        result = runner.invoke(cli, ["check", f"/dev/fd/{read}"])
+    finally:
+        os.close(read)
+    assert (result.exit_code, error_line(result)) == (
+        2,
+        f"natoqa: error: /dev/fd/{read}: over the limit of 1,024 bytes for a questions file",
+    )

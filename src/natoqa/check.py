@@ -78,7 +78,10 @@ def read_check_file(path: str) -> CheckFile:
         if size > MAX_FILE_BYTES:
             raise CheckFileError(f"{path}: {size:,} bytes is over the limit of {MAX_FILE_BYTES:,} for a questions file")
         with open(path, "rb") as handle:
-            data = handle.read()
+            # Bounded even when the size says nothing: /dev/zero, a pipe.
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise CheckFileError(f"{path}: over the limit of {MAX_FILE_BYTES:,} bytes for a questions file")
     except FileNotFoundError:
         raise CheckFileError(f"{path}: no such file") from None
     except IsADirectoryError:
