@@ -187,6 +187,7 @@ def test_several_files_get_a_total(runner, tiny_corpus, tmp_path):
         ("questions:\n  - question: x\n    line: 0\n", "q.yaml:3: entry 1: 'line' must be 1 or more"),
         ("questions:\n  - question: x\n    answers: yes\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
         ("questions:\n  - question: x\n    answers: [1]\n", "q.yaml:3: entry 1: 'answers' must be a list of strings"),
+        ("questions:\n  - question: x\n    answers: []\n", "q.yaml:3: entry 1: 'answers' is an empty list"),
         (
             "questions:\n  - question: x\n    answerable: maybe\n",
             "q.yaml:3: entry 1: 'answerable' must be true or false",

@@ -329,6 +329,9 @@ def _case(path: str, index: int, node) -> Case:
             f"{path}:{_line(values['answerable'][1])}: {label}: 'answerable: false' with "
             f"{', '.join(repr(k) for k in extra)}, which an unanswerable question cannot have"
         )
+    if "answers" in values and not answers:
+        # No text to hold: the quote was never checked, and the case could not fail.
+        raise CheckFileError(f"{path}:{_line(values['answers'][1])}: {label}: 'answers' is an empty list")
     return Case(index, question, ident, document, lines, answers, answerable, _line(node))
 
 
