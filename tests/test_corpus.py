@@ -49,6 +49,20 @@ def test_parse_index_reports_link_lines():
     assert entries == [(3, "A", "a.txt"), (5, "B", "b c.txt")]
 
 
+def test_parse_index_skips_links_inside_html_comments():
+    # An entry commented out is no document: it was read (and a missing
+    # file refused the whole corpus, exit 3).
+    index = (
+        "- [A](a.txt)\n"
+        "<!--\n- [Old](old.txt)\n-->\n"
+        "- [B](b.txt) <!-- was\n- [Older](older.txt)\n  -->\n"
+        "- <!-- [Gone](gone.txt) --> [C](c.txt)\n"
+        "<!-- - [One line](one.txt) -->\n"
+        "- [D](d.txt)\n"
+    )
+    assert [target for _, _, target in parse_index(index, "INDEX.md")[1]] == ["a.txt", "b.txt", "c.txt", "d.txt"]
+
+
 def test_single_file_corpus(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("one\n\ntwo\nthree\n", encoding="utf-8")

@@ -33,6 +33,7 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(.*)$")
 _LINK = re.compile(r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_COMMENT = re.compile(r"<!--.*?-->")
 
 
 @dataclass(frozen=True)
@@ -285,18 +286,26 @@ def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]
         else:
             raise CorpusError(f"{where}:1: front matter has no closing '---' line")
     entries = []
-    in_fence = False
+    in_fence = in_comment = False
     for i in range(body_start, len(lines)):
         line = lines[i]
+        if in_comment:
+            # An HTML comment over several lines (an entry commented out)
+            # is no Markdown, up to the line that ends it.
+            in_comment = "-->" not in line
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
         if in_fence:
             continue
+        opened = _COMMENT.sub(lambda m: " " * len(m.group()), line).find("<!--")
+        if opened >= 0:
+            line, in_comment = line[:opened], True
         item = _LIST_ITEM.match(line)
         if not item:
             continue
-        for link in _LINK.finditer(item.group(1)):
+        for link in _LINK.finditer(_COMMENT.sub("", item.group(1))):
             target = link.group(2).strip()
             if target.startswith("<") and target.endswith(">"):
                 target = target[1:-1].strip()
