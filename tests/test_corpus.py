@@ -63,6 +63,13 @@ def test_parse_index_skips_links_inside_html_comments():
     assert [target for _, _, target in parse_index(index, "INDEX.md")[1]] == ["a.txt", "b.txt", "c.txt", "d.txt"]
 
 
+def test_parse_index_reads_destinations_as_commonmark_does():
+    # A downloaded "notes(1).txt" was cut at its first ')': "notes(1", not found.
+    index = '- [A](notes(1).txt)\n- [B](b\\(2\\).txt)\n- [C](<c (3).txt>)\n- [D](d%20(4).txt "t")\n- [E](sub\\e.txt)\n'
+    targets = [target for _, _, target in parse_index(index, "INDEX.md")[1]]
+    assert targets == ["notes(1).txt", "b(2).txt", "c (3).txt", "d (4).txt", "sub\\e.txt"]
+
+
 def test_single_file_corpus(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("one\n\ntwo\nthree\n", encoding="utf-8")

@@ -30,7 +30,13 @@ MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 # editor's.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(.*)$")
-_LINK = re.compile(r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+# A destination as CommonMark reads one: in <...>, or with backslash
+# escapes and balanced parentheses (`notes(1).txt`, `notes\(1\).txt`).
+_LINK = re.compile(
+    r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*(<[^>]*>|(?:[^()\s\\]|\\.|\((?:[^()\s\\]|\\.)*\))+)"
+    r"(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
+)
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _COMMENT = re.compile(r"<!--.*?-->")
@@ -311,7 +317,7 @@ def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]
                 target = target[1:-1].strip()
             if not target or target.startswith("#") or _SCHEME.match(target):
                 continue  # a web link or an anchor: not a document of the corpus
-            target = unquote(target.split("#", 1)[0])
+            target = unquote(_ESCAPE.sub(r"\1", target).split("#", 1)[0])
             title = re.sub(r"\\(.)", r"\1", link.group(1)).strip()
             entries.append((i + 1, title, target))
             break  # one document per list item
