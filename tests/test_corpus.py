@@ -70,6 +70,12 @@ def test_parse_index_reads_destinations_as_commonmark_does():
     assert targets == ["notes(1).txt", "b(2).txt", "c (3).txt", "d (4).txt", "sub\\e.txt"]
 
 
+def test_parse_index_reads_a_title_holding_brackets():
+    # The item was skipped: its document silently left out of the corpus.
+    index = "- [Minutes [draft]](m.txt)\n- [B \\[x](b.txt)\n"
+    assert parse_index(index, "INDEX.md")[1] == [(1, "Minutes [draft]", "m.txt"), (2, "B [x", "b.txt")]
+
+
 def test_single_file_corpus(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("one\n\ntwo\nthree\n", encoding="utf-8")

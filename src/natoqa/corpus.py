@@ -30,10 +30,11 @@ MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 # editor's.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(.*)$")
-# A destination as CommonMark reads one: in <...>, or with backslash
+# A link as CommonMark reads one: its text may hold balanced brackets
+# (`[Minutes [draft]]`), its destination be in <...>, or hold backslash
 # escapes and balanced parentheses (`notes(1).txt`, `notes\(1\).txt`).
 _LINK = re.compile(
-    r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*(<[^>]*>|(?:[^()\s\\]|\\.|\((?:[^()\s\\]|\\.)*\))+)"
+    r"\[((?:[^\[\]\\]|\\.|\[(?:[^\[\]\\]|\\.)*\])*)\]\(\s*(<[^>]*>|(?:[^()\s\\]|\\.|\((?:[^()\s\\]|\\.)*\))+)"
     r"(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
 )
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation
