@@ -1500,6 +1500,17 @@ def test_a_corpus_named_by_white_space_is_named_visibly(runner, monkeypatch):
     assert (result.exit_code, error_line(result)) == (3, "natoqa: error: corpus not found: ' '")
 
 
+@pytest.mark.parametrize("command", [["ask", "what cuts wood"], ["docs"], ["show", "tools:1"], ["check", "q.yaml"]])
+def test_an_empty_corpus_option_is_refused_not_the_seed_article(runner, command):
+    # `--corpus "$DIR"` with DIR unset answered from the seed article (and a
+    # gate could pass against it); an empty NATOQA_CORPUS is still unset.
+    result = invoke(runner, [*command, "--corpus", ""])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert error_line(result).startswith(
+        "natoqa: error: Invalid value for '--corpus': needs a corpus path, not an empty one"
+    )
+
+
 def test_a_questions_file_whose_size_says_nothing_is_cut_at_the_limit(runner, monkeypatch):
     # A pipe (and /dev/zero, which never ends) has size 0: it was read whole,
     # and `natoqa check /dev/zero` took all the memory there was.

@@ -192,6 +192,15 @@ def _silence_stdout() -> None:
         pass
 
 
+def _corpus_given(ctx, param, value):
+    """An empty --corpus is a slip (`--corpus "$DIR"`, DIR unset), not the
+    seed article: natoqa would answer, or pass a gate, from another corpus.
+    An empty NATOQA_CORPUS is unset, as click reads it."""
+    if value == "":
+        raise click.BadParameter("needs a corpus path, not an empty one (leave it out for the seed article)")
+    return value
+
+
 def corpus_option(f):
     """--corpus, shared by every command (and NATOQA_CORPUS)."""
     return click.option(
@@ -199,6 +208,7 @@ def corpus_option(f):
         "corpus",
         envvar="NATOQA_CORPUS",
         metavar="PATH",
+        callback=_corpus_given,
         help="Corpus folder (with INDEX.md) or a single text file. Default: the bundled seed article. Env: NATOQA_CORPUS.",
     )(f)
 
