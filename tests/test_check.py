@@ -509,3 +509,19 @@ def test_a_check_file_is_answered_as_a_batch_is(tmp_path, monkeypatch):
     assert walks == [] and hasattr(index, "_first_stage_arrays")  # on the arrays from the first question
     assert index._stems_known
     assert collector == [False] * 20 and gc.isenabled()
+
+
+def test_squad_2_s_form_of_an_unanswerable_question_is_read(runner, tiny_corpus, tmp_path):
+    # ../shared/bench writes SQuAD 2.0's unanswerable questions with the
+    # passage they seem to point at and no answers; refusing those made the
+    # benchmark's own questions file (and check --help's example) exit 2.
+    entry = "  - question: {q}\n    document: tools\n    line: {line}\n    answers: []\n    answerable: false\n"
+    path = write(
+        tmp_path, "questions:\n" + entry.format(q="Who painted the moon?", line=3) + entry.format(q="x", line=99)
+    )
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    # The line is still checked against the corpus: 99 is past the file's end.
+    assert result.exit_code == 2 and "99" in result.stderr
+    path = write(tmp_path, "questions:\n" + entry.format(q="Who painted the moon?", line=3))
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 0, result.stderr

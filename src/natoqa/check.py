@@ -322,14 +322,16 @@ def _case(path: str, index: int, node) -> Case:
         if value is None:
             raise bad("answerable", "true or false")
         answerable = value
-    extra = [key for key in ("document", "line", "answers") if key in values]
-    if not answerable and extra:
-        # Never checked: the case passes when natoqa abstains, whatever they say.
+    if not answerable and answers:
+        # An answer the case would never check: it passes when natoqa
+        # abstains. A `document` and `line` (where the question seems to
+        # point, checked to exist) and `answers: []` are SQuAD 2.0's form of
+        # an unanswerable question, as ../shared/bench writes it.
         raise CheckFileError(
             f"{path}:{_line(values['answerable'][1])}: {label}: 'answerable: false' with "
-            f"{', '.join(repr(k) for k in extra)}, which an unanswerable question cannot have"
+            "'answers', which an unanswerable question cannot have"
         )
-    if "answers" in values and not answers:
+    if answerable and "answers" in values and not answers:
         # No text to hold: the quote was never checked, and the case could not fail.
         raise CheckFileError(f"{path}:{_line(values['answers'][1])}: {label}: 'answers' is an empty list")
     return Case(index, question, ident, document, lines, answers, answerable, _line(node))
