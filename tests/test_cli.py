@@ -232,7 +232,7 @@ def test_show_refuses_a_number_past_any_line_in_one_line(runner, tiny_corpus, re
 @pytest.mark.parametrize(
     ("where", "code", "message"),
     [
-        ("/dev/null", 3, "/dev/null: not a regular file (a pipe or a device); natoqa reads text files"),
+        ("/dev/null", 2, "/dev/null: not a regular file (a pipe or a device); natoqa reads text files"),
         ("FOLDER", 2, "FOLDER: is a folder; show takes a document's PATH:LINE"),
     ],
 )
@@ -241,6 +241,27 @@ def test_show_names_what_a_path_is_when_it_is_no_document(runner, tmp_path, wher
     where = where.replace("FOLDER", str(tmp_path))
     result = runner.invoke(cli, ["show", f"{where}:1"])
     assert (result.exit_code, result.stderr) == (code, f"natoqa: error: {message.replace('FOLDER', str(tmp_path))}\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "FILE: binary file (NUL byte at offset 8), not UTF-8 text"),
+        (b"caf\xe9\n", "FILE: not UTF-8 text (byte 0xe9 at offset 3)"),
+        (b"", "FILE:1: FILE has 0 lines; there is no line 1"),
+        (b"\n\n", "FILE:1: line 1 of FILE is blank; no passage there"),
+    ],
+    ids=["binary", "not UTF-8", "empty", "blank"],
+)
+def test_show_refuses_a_file_it_cannot_show_as_a_bad_reference(runner, tmp_path, content, message):
+    # The file is show's PATH, not the corpus: these exited 3, "the corpus
+    # could not be loaded" (the last two saying "the corpus has no text"),
+    # where a missing file or a folder exits 2.
+    path = tmp_path / "some.png"
+    path.write_bytes(content)
+    result = runner.invoke(cli, ["show", f"{path}:1"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"natoqa: error: {message.replace('FILE', str(path))}\n"
 
 
 def test_show_refuses_a_named_corpus_that_does_not_load(runner, tmp_path, tiny_corpus):

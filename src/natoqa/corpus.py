@@ -137,8 +137,7 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
         # Quoted when white space would hide it: NATOQA_CORPUS=' '.
         raise CorpusError(f"corpus not found: {named if named.strip() == named else repr(named)}")
     if not path.is_dir():  # a file, or a pipe or device, which reading refuses
-        doc = _read_document(path, named, path.stem, path.stem, 0, os.path.realpath(path))
-        return _corpus(named, path.stem, "", [doc])
+        return _corpus(named, path.stem, "", [read_document(named)])
     index_path = path / INDEX_NAME
     if not index_path.exists():
         raise CorpusError(f"{named}: not a corpus folder (no {INDEX_NAME})")
@@ -183,6 +182,15 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
     title = str(meta.get("title") or _first_heading(index_text) or path.resolve().name)
     corpus = _corpus(named, title, str(meta.get("description") or ""), documents)
     return replace(corpus, index_sha256=hashlib.sha256(index_bytes).hexdigest())
+
+
+def read_document(location: str | os.PathLike) -> Document:
+    """One text file read on its own, as a single-file corpus holds it (its
+    name its id and title), but not refused for holding no passage: `show`
+    reads a file so, and says which line is missing or blank."""
+    named = os.fspath(location)
+    path = Path(named)
+    return _read_document(path, named, path.stem, path.stem, 0, os.path.realpath(path))
 
 
 def corpus_location(location: str | os.PathLike | None = None) -> str:

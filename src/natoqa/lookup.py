@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from natoqa.corpus import Corpus, Document, load_corpus
+from natoqa.corpus import Corpus, Document, load_corpus, read_document
 from natoqa.errors import CorpusError, UsageError
 
 # PATH:LINE, PATH:LINE:COL, or PATH:FIRST-LAST as natoqa prints a passage's
@@ -48,7 +48,13 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
             raise UsageError(f"{path}: is a folder; show takes a document's PATH:LINE")
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such document in the corpus, and no such file")
-        doc = load_corpus(path).documents[0]  # a pipe or a device: refused there
+        try:
+            doc = read_document(path)  # a pipe or a device: refused there
+        except CorpusError as exc:
+            # The file was named as the reference's PATH, not as the corpus:
+            # one that is binary, a device or unreadable is a bad reference
+            # (exit 2), as a missing file or a folder is.
+            raise UsageError(str(exc)) from None
     for number in (line, last):
         if not 1 <= number <= len(doc.lines):
             raise UsageError(f"{reference}: {doc.path} has {len(doc.lines)} lines; there is no line {number}")
