@@ -204,6 +204,31 @@ def test_a_file_name_with_a_newline_stays_one_line_and_can_be_shown(runner, tmp_
     assert missing.stderr == f"natoqa: error: corpus not found: {tmp_path}/two  spaces\u240ahere\n"
 
 
+@pytest.mark.parametrize(
+    ("reference", "header", "marked"),
+    [
+        ("notes:2024:3", "notes:2024:1-3  notes:2024", [3]),
+        ("notes:2024:2:4", "notes:2024:1-3  notes:2024", [2]),
+        ("notes:2024:2-3", "notes:2024:1-3  notes:2024", [2, 3]),
+        ("notes:2024:1:", "notes:2024:1-3  notes:2024", [1]),
+        # With no file named notes:2, it is PATH:LINE:COL as ever.
+        ("notes:2:1", "notes:1-2  notes", [2]),
+    ],
+    ids=["line", "line and column", "range", "trailing colon", "no file of that name"],
+)
+def test_show_takes_a_file_name_that_holds_colons_whole(runner, tmp_path, monkeypatch, reference, header, marked):
+    # notes:2024:3 was read as line 2024, column 3 of notes, as a compiler's
+    # file:line:col reference never is when the file is named notes:2024.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes:2024").write_text("The budget was approved.\nThe office moves.\nThe date is set.\n")
+    (tmp_path / "notes").write_text("Minutes.\nActions.\n")
+    result = invoke(runner, ["show", reference])
+    assert (result.exit_code, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines[0] == header
+    assert [int(line[1:].split()[0]) for line in lines[1:] if line.startswith(">")] == marked
+
+
 @pytest.mark.parametrize("col", [1, 20], ids=["first", "last"])
 def test_show_takes_every_column_of_the_line(runner, tiny_corpus, col):
     # "It glides for hours." is 20 characters.

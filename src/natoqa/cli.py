@@ -477,7 +477,9 @@ def show(reference, corpus):
     PATH:FIRST-LAST) with line numbers.
 
     PATH is a document path as natoqa prints it, or a document id; the
-    referenced lines are marked with '>'.
+    referenced lines are marked with '>'. A PATH may hold colons: the
+    longest that names a document or a file is taken, so notes:2024:3 is
+    line 3 of a file named notes:2024 when there is one.
 
     \b
     Examples:

@@ -8,30 +8,42 @@ import re
 from natoqa.corpus import Corpus, Document, load_corpus, read_document
 from natoqa.errors import CorpusError, UsageError
 
-# PATH:LINE, PATH:LINE:COL, or PATH:FIRST-LAST as natoqa prints a passage's
-# lines (`show`'s header, --explain's runner-up). DOTALL: a file name may
-# hold a newline.
-_REFERENCE = re.compile(r"^(?P<path>.+?):(?P<line>[0-9]+)(?:-(?P<last>[0-9]+)|(?::(?P<col>[0-9]+))?:?)$", re.DOTALL)
+# What follows PATH and a colon: LINE, LINE:COL (with grep's trailing colon
+# allowed), or FIRST-LAST as natoqa prints a passage's lines (`show`'s
+# header, --explain's runner-up).
+_SPEC = re.compile(r"(?P<line>[0-9]+)(?:-(?P<last>[0-9]+)|(?::(?P<col>[0-9]+))?:?)")
 
 # Past any line a document can have (documents are at most 50 MB), and
 # short of what int() refuses to parse (4,300 digits).
 _MAX_DIGITS = 12
 
 
-def parse_reference(reference: str) -> tuple[str, int, int | None, int]:
-    """(path, line, column or None, last line) of a reference; the last line
-    is the line itself but for a range."""
-    match = _REFERENCE.match(reference.strip())
-    if not match:
+def parse_reference(reference: str) -> list[tuple[str, re.Match]]:
+    """Each way to read a reference as PATH and a line spec, the longest PATH
+    first. A file name may hold colons, so `notes:2024:3` is line 3 of
+    `notes:2024` as well as line 2024, column 3 of `notes`; the reading whose
+    PATH names something is the one meant (see find_reference)."""
+    text = reference.strip()
+    readings = [
+        (text[:at], spec)
+        for at in range(len(text) - 1, 0, -1)
+        if text[at] == ":" and (spec := _SPEC.fullmatch(text, at + 1))
+    ]
+    if not readings:
         raise UsageError(f"{reference!r} is not a reference; expected PATH:LINE, PATH:LINE:COL or PATH:FIRST-LAST")
-    numbers = [match["line"], match["col"] or "0", match["last"] or "0"]
-    if any(len(n.lstrip("0")) > _MAX_DIGITS for n in numbers):
+    return readings
+
+
+def _numbers(reference: str, spec: re.Match) -> tuple[int, int | None, int]:
+    """(line, column or None, last line) of a line spec; the last line is the
+    line itself but for a range."""
+    if any(len((n or "0").lstrip("0")) > _MAX_DIGITS for n in spec.group("line", "col", "last")):
         raise UsageError(f"{reference!r}: line or column number too large")
-    line = int(match["line"])
-    last = int(match["last"]) if match["last"] else line
+    line = int(spec["line"])
+    last = int(spec["last"]) if spec["last"] else line
     if last < line:
         raise UsageError(f"{reference!r}: the range ends before it starts")
-    return match["path"], line, int(match["col"]) if match["col"] else None, last
+    return line, int(spec["col"]) if spec["col"] else None, last
 
 
 def find_reference(reference: str, corpus_location: str | None) -> tuple[Document, int, int]:
@@ -41,8 +53,19 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
     prints, by the file itself, or by document id); a text file outside
     the corpus is read on its own, so any citation can be followed.
     """
-    path, line, col, last = parse_reference(reference)
-    doc = _find_in_corpus(path, corpus_location)
+    readings = parse_reference(reference)
+    documents = _corpus_documents(corpus_location, [path for path, _ in readings])
+    # The longest PATH that names a document or a file, as a file name is
+    # whole (`notes:2024:3`, a file named notes:2024); when none does, the
+    # shortest, PATH:LINE:COL as natoqa prints it, says what is missing.
+    path, spec = readings[-1]
+    doc = None
+    for candidate, candidate_spec in readings:
+        doc = _in_corpus(candidate, documents)
+        if doc is not None or os.path.exists(candidate):
+            path, spec = candidate, candidate_spec
+            break
+    line, col, last = _numbers(reference, spec)
     if doc is None:
         if os.path.isdir(path):
             raise UsageError(f"{path}: is a folder; show takes a document's PATH:LINE")
@@ -66,17 +89,21 @@ def find_reference(reference: str, corpus_location: str | None) -> tuple[Documen
     return doc, line, last
 
 
-def _find_in_corpus(path: str, corpus_location: str | None) -> Document | None:
+def _corpus_documents(corpus_location: str | None, paths: list[str]) -> tuple[Document, ...]:
     try:
         corpus: Corpus = load_corpus(corpus_location)
     except CorpusError:
         # The file itself can still be shown, but not past a corpus the
         # user named that does not load (`--corpus /typo`): that says so.
-        if corpus_location is None and os.path.isfile(path):
-            return None
+        if corpus_location is None and any(os.path.isfile(path) for path in paths):
+            return ()
         raise
+    return corpus.documents
+
+
+def _in_corpus(path: str, documents: tuple[Document, ...]) -> Document | None:
     real = os.path.realpath(path) if os.path.exists(path) else None
-    for doc in corpus.documents:
+    for doc in documents:
         if doc.path == path or doc.id == path:
             return doc
         if real is not None and os.path.realpath(doc.path) == real:
