@@ -302,6 +302,34 @@ def test_show_blank_line_is_an_error(runner, tiny_corpus):
     assert "is blank" in result.stderr
 
 
+def test_show_takes_a_range_that_starts_on_a_blank_line(runner, tiny_corpus, tmp_path):
+    # It was refused as "line 2 ... is blank", where a range ending on a
+    # blank line (birds:4-5) was shown.
+    birds = tiny_corpus / "birds.txt"
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), "birds:2-3"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        f"{birds}:2-4  Birds",
+        ">2 │ ",
+        ">3 │ The albatross has the longest wingspan of any living bird.",
+        " 4 │ It glides for hours.",
+    ]
+    # show's header for it is a reference show takes.
+    again = invoke(runner, ["show", "--corpus", str(tiny_corpus), result.stdout.split()[0]])
+    assert again.stdout == result.stdout.replace(" 4 │", ">4 │")
+    # Blank at both ends, with a passage between: shown whole.
+    result = invoke(runner, ["show", "--corpus", str(tiny_corpus), "birds:2-5"])
+    assert result.stdout.splitlines()[0] == f"{birds}:2-5  Birds"
+    # Only blank lines cite nothing, as a single blank line does not.
+    gap = tmp_path / "gap.txt"
+    gap.write_text("One.\n\n\nFour.\n")
+    result = runner.invoke(cli, ["show", f"{gap}:2-3"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"natoqa: error: {gap}:2-3: lines 2-3 of {gap} are blank; no passage there\n"
+    result = runner.invoke(cli, ["show", f"{gap}:3-3"])
+    assert result.stderr == f"natoqa: error: {gap}:3-3: line 3 of {gap} is blank; no passage there\n"
+
+
 def test_help_and_version(runner):
     for command in ([], ["ask"], ["docs"], ["show"]):
         result = invoke(runner, [*command, "-h"])

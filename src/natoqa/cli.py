@@ -479,7 +479,8 @@ def show(reference, corpus):
     PATH is a document path as natoqa prints it, or a document id; the
     referenced lines are marked with '>'. A PATH may hold colons: the
     longest that names a document or a file is taken, so notes:2024:3 is
-    line 3 of a file named notes:2024 when there is one.
+    line 3 of a file named notes:2024 when there is one. A range shows the
+    passages it touches, and its blank lines; only blank lines cite nothing.
 
     \b
     Examples:
@@ -490,18 +491,22 @@ def show(reference, corpus):
     from natoqa.lookup import find_reference
 
     doc, line, last = find_reference(reference, corpus)
-    passage = doc.passage_at(line)
-    if passage is None:
-        raise UsageError(f"{reference}: line {line} of {doc.path} is blank; no passage there")
-    # A range runs on to the end of the passage its last line is in.
-    end = passage.end_line
-    ending = doc.passage_at(last)
-    end = max(end, ending.end_line if ending is not None else last)
+    # A blank line alone cites nothing, but a range that starts on one is
+    # its lines, as one that ends on one was (show's own header names such
+    # ranges): only a range of blank lines has no passage to show.
+    if not any(p.start_line <= last and p.end_line >= line for p in doc.passages):
+        lines = f"line {line} of {doc.path} is" if line == last else f"lines {line}-{last} of {doc.path} are"
+        raise UsageError(f"{reference}: {lines} blank; no passage there")
+    # A range runs back to the start of the passage its first line is in,
+    # and on to the end of the one its last line is in.
+    starting, ending = doc.passage_at(line), doc.passage_at(last)
+    start = starting.start_line if starting is not None else line
+    end = ending.end_line if ending is not None else last
     from natoqa.render import single_line, visible
 
     width = len(str(end))
-    click.echo(single_line(f"{doc.path}:{passage.start_line}-{end}  {doc.title}"))
-    for number in range(passage.start_line, end + 1):
+    click.echo(single_line(f"{doc.path}:{start}-{end}  {doc.title}"))
+    for number in range(start, end + 1):
         mark = ">" if line <= number <= last else " "
         click.echo(f"{mark}{number:>{width}} │ {visible(doc.lines[number - 1])}")
     return EXIT_OK
