@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -480,6 +481,84 @@ def test_record_in_place_through_a_symlink_updates_the_linked_file(runner, tiny_
     assert result.exit_code == 0
     assert link.is_symlink()
     assert "document: birds" in real.read_text()
+
+
+def test_record_in_place_keeps_a_hard_linked_file_one_file(runner, tiny_corpus, tmp_path):
+    # A rename put a new file at the path: the other name kept the old text.
+    path = write(tmp_path, RECORDABLE)
+    other = tmp_path / "other-name.yaml"
+    other.hardlink_to(path)
+    inode = path.stat().st_ino
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+    assert result.exit_code == 0, result.stderr
+    assert path.stat().st_ino == inode and path.stat().st_nlink == 2
+    assert "document: birds" in other.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".yaml") == ["other-name.yaml", "q.yaml"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give a file away")
+def test_record_in_place_as_root_keeps_the_files_owner(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, RECORDABLE)
+    os.chown(path, 12345, 12345)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+    assert result.exit_code == 0, result.stderr
+    assert (path.stat().st_uid, path.stat().st_gid) == (12345, 12345)
+    assert "document: birds" in path.read_text()
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400], ids=["0444", "0400"])
+def test_record_in_place_refuses_a_read_only_file_before_the_run(runner, tiny_corpus, tmp_path, mode):
+    # It was replaced all the same (a rename needs only the folder writable).
+    path = write(tmp_path, RECORDABLE)
+    path.chmod(mode)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(path)
+    for named in (path, link):
+        result = invoke(runner, [str(named), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"natoqa: error: {named}: cannot write: the file is read-only; make it writable first\n",
+        )
+        assert result.stdout == ""
+    assert path.read_text() == RECORDABLE and path.stat().st_mode & 0o777 == mode
+
+
+def test_junit_refuses_a_read_only_report_and_writes_through_a_hard_link(runner, tiny_corpus, tmp_path):
+    path = write(tmp_path, PASSING)
+    report, other = tmp_path / "report.xml", tmp_path / "same-report.xml"
+    report.write_text("old")
+    other.hardlink_to(report)
+    assert invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(report)]).exit_code == 0
+    assert other.read_text().startswith("<?xml")
+    report.chmod(0o444)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(report)])
+    assert result.exit_code == 2
+    assert result.stderr == f"natoqa: error: {report}: cannot write: the file is read-only; make it writable first\n"
+
+
+def test_a_failed_write_through_names_the_copy_of_the_new_text(runner, tiny_corpus, tmp_path, monkeypatch):
+    # Writing into the file is not atomic: what it should hold is kept beside it.
+    import errno
+
+    path = write(tmp_path, RECORDABLE)
+    (tmp_path / "other-name.yaml").hardlink_to(path)
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the file's own, after its copy's
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "--in-place"])
+    [copy] = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2,
+        f"natoqa: error: {path}: cannot write: No space left on device; its new text is in {copy}",
+    )
+    assert "document: birds" in copy.read_text() and copy.read_text().startswith("# keep this comment\n")
 
 
 def test_a_check_file_is_answered_as_a_batch_is(tmp_path, monkeypatch):

@@ -574,7 +574,9 @@ def _yaml_string(value: str) -> str:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write a whole text file atomically, keeping its permissions.
+    """Write a whole text file atomically, keeping its permissions; one
+    with other hard links or another owner is written into (see _replace),
+    a read-only one refused.
 
     A FIFO, a terminal or a pipe (`--junit /dev/stdout | ...`) is written
     in place: replacing it would put a plain file where the device or pipe
@@ -602,7 +604,7 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def _replace(path: str, found: os.stat_result | None, text: str) -> None:
-    """Put a new regular file at path (`found`, its stat, None if new)."""
+    """Put the new text in the regular file at path (`found`, its stat, None if new)."""
     from natoqa.store import write_atomic
 
     if found is not None and is_standard_stream(found):
@@ -613,7 +615,15 @@ def _replace(path: str, found: os.stat_result | None, text: str) -> None:
     # would silently detach the user's file from it.
     target = Path(os.path.realpath(path))
     if target.exists():
-        mode = target.stat().st_mode & 0o7777
+        st = target.stat()
+        refuse_read_only(path, st)
+        if st.st_nlink > 1 or st.st_uid != _euid():
+            # A rename would give the path a new file: its other hard
+            # links would keep the old text, and (natoqa run as root, or by
+            # a group) its owner would become natoqa's user.
+            _write_through(path, target, text.encode("utf-8"))
+            return
+        mode = st.st_mode & 0o7777
     else:
         # A new report or questions file gets the permissions any new file
         # would (the temporary file's are 0600: a CI's artifact reader
@@ -622,6 +632,49 @@ def _replace(path: str, found: os.stat_result | None, text: str) -> None:
         os.umask(umask)
         mode = 0o666 & ~umask
     write_atomic(target, [text.encode("utf-8")], mode)
+
+
+def refuse_read_only(path: str, found: os.stat_result) -> None:
+    """UsageError for a file its owner made read-only: a rename into its
+    folder would replace it all the same (and root writes any file), so
+    the mode is looked at, not only what the system would allow."""
+    import stat
+
+    if stat.S_ISREG(found.st_mode) and (not found.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise UsageError(f"{path}: cannot write: the file is read-only; make it writable first")
+
+
+def _euid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
+def _write_through(path: str, target: Path, data: bytes) -> None:
+    """Write data into the file itself, keeping its inode: its hard links,
+    owner and permissions. Not atomic, so the whole new text is first
+    written and synced beside it, and removed once the file holds it; if
+    the file cannot be written in full, the error names that copy."""
+    import tempfile
+
+    fd, copy = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(copy)
+        raise
+    try:
+        # Not truncated first: a failed write leaves the file's own text
+        # after what was written, not nothing.
+        with open(target, "r+b") as f:
+            f.write(data)
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}; its new text is in {copy}") from None
+    os.unlink(copy)
 
 
 def is_standard_stream(found: os.stat_result, fds=(1, 2)) -> bool:

@@ -584,6 +584,14 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
         raise click.UsageError("--output takes a single FILE")
     if output and os.path.exists(output):
         raise UsageError(f"{output}: already exists; --record writes only to a new file (or use --in-place)")
+    if in_place:
+        # Said before the run, which can take minutes, rather than after it.
+        for f in files:
+            try:
+                found = os.stat(f)
+            except (OSError, ValueError):
+                continue  # read_check_file says what is wrong with it
+            checkmod.refuse_read_only(f, found)
     if junit and os.path.exists(junit) and any(_same_file(junit, f) for f in files):
         # A slip of the fingers must not turn the user's questions into XML.
         raise UsageError(f"{junit}: is a questions file being checked; give --junit another path")
