@@ -205,6 +205,22 @@ CORPUS_ERRORS = [
         _index("---\ntitle: [Storks, Herons]\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
         "c/INDEX.md: front matter 'title' must be text, not a list",
     ),
+    # Built into bytes, then printed: the title read "b'hello'".
+    (
+        "binary data as the title",
+        _index("---\ntitle: !!binary aGVsbG8=\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md: front matter 'title' must be text, not binary data (!!binary)",
+    ),
+    (
+        "a set as the description",
+        _index("---\ndescription: !!set {a, b}\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md: front matter 'description' must be text, not a mapping",
+    ),
+    (
+        "a title of an unknown tag",
+        _index("---\ntitle: !cite Storks\n---\n- [A](a.txt)\n", {"a.txt": DOC}),
+        "c/INDEX.md: front matter 'title' must be text, not a value tagged !cite",
+    ),
 ]
 
 

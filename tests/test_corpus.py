@@ -43,6 +43,37 @@ def test_index_links_titles_and_front_matter(tmp_path):
     assert [(d.id, d.title) for d in corpus.documents] == [("a", "First *doc*"), ("b", "Second")]
 
 
+@pytest.mark.parametrize(
+    ("value", "title"),
+    [
+        ("1984", "1984"),
+        ("3.10", "3.10"),
+        ("2024-05-01", "2024-05-01"),
+        ("yes", "yes"),
+        ("false", "false"),
+        ("0", "0"),
+        ("!!int abc", "abc"),
+        ("'quoted'", "quoted"),
+        ("~", "Heading"),
+        ("", "Heading"),
+    ],
+)
+def test_a_front_matter_title_is_its_text_as_written(tmp_path, value, title):
+    # It was what Python printed for the value YAML built: "True" for yes,
+    # "3.1" for 3.10, the heading for false or 0, exit 70 for `!!int abc`.
+    index = f"---\ntitle: {value}\ndescription: {value}\n---\n# Heading\n- [A](a.txt)\n"
+    corpus = load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index))
+    assert corpus.title == title
+    assert corpus.description == ("" if title == "Heading" else title)
+
+
+def test_front_matter_keys_natoqa_does_not_use_are_not_built(tmp_path):
+    # An impossible date (exit 70, "month must be in 1..12"), a tag of
+    # another tool, an explicit tag on text that is no such value.
+    index = "---\ntitle: Notes\npublished: 2024-13-45\nlayout: !jekyll page\nweight: !!int heavy\n---\n- [A](a.txt)\n"
+    assert load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index)).title == "Notes"
+
+
 def test_parse_index_reports_link_lines():
     meta, entries = parse_index("# T\n\n- [A](a.txt)\n\n- [B](b%20c.txt)\n", "INDEX.md")
     assert meta == {}

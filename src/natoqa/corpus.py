@@ -179,8 +179,8 @@ def load_corpus(location: str | os.PathLike | None = None) -> Corpus:
         )
         first_passage += len(doc.passages)
         documents.append(doc)
-    title = str(meta.get("title") or _first_heading(index_text) or path.resolve().name)
-    corpus = _corpus(named, title, str(meta.get("description") or ""), documents)
+    title = meta.get("title") or _first_heading(index_text) or path.resolve().name
+    corpus = _corpus(named, title, meta.get("description", ""), documents)
     return replace(corpus, index_sha256=hashlib.sha256(index_bytes).hexdigest())
 
 
@@ -334,6 +334,12 @@ def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]
 
 
 def _front_matter(raw: str, where: str) -> dict:
+    """The front matter's `title` and `description`, as text. Read as YAML
+    nodes, never built into values: natoqa uses no other key, and building
+    them ran code that failed on values YAML's syntax allows (a date
+    `2024-13-45`, `!!int abc`: exit 70) and turned a title into what
+    Python prints for the value built (`!!binary` as "b'...'", `true` as
+    "True")."""
     import yaml  # only corpora with front matter pay for yaml
 
     from natoqa import yamltext
@@ -343,7 +349,7 @@ def _front_matter(raw: str, where: str) -> dict:
         mark = yamltext.first_alias(raw, loader)
         if mark is not None:
             raise CorpusError(f"{where}:{mark.line + 2}: YAML aliases (*name) are not allowed in front matter")
-        data = yaml.load(raw, Loader=loader)
+        root = yaml.compose(raw, Loader=loader)
     except RecursionError:
         raise CorpusError(f"{where}: malformed front matter: nested too deeply") from None
     except yaml.YAMLError as exc:
@@ -351,15 +357,44 @@ def _front_matter(raw: str, where: str) -> dict:
         line = f":{mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CorpusError(f"{where}{line}: malformed front matter: {problem}") from None
-    if data is None:
+    if root is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(root, yaml.MappingNode):
         raise CorpusError(f"{where}: front matter must be a mapping of keys to values")
-    for key in ("title", "description"):
-        if isinstance(data.get(key), (dict, list)):
-            kind = "mapping" if isinstance(data[key], dict) else "list"
-            raise CorpusError(f"{where}: front matter '{key}' must be text, not a {kind}")
-    return data
+    meta = {}
+    for key_node, value_node in root.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _YAML_STR and key_node.value in _META_KEYS:
+            meta[key_node.value] = _front_matter_text(value_node, key_node.value, where)
+    return meta
+
+
+_YAML = "tag:yaml.org,2002:"
+_YAML_STR = _YAML + "str"
+_META_KEYS = ("title", "description")
+# Scalars YAML would read as another type, whose text is what the author
+# wrote for a title: `title: 1984`, `title: 3.10`, `title: 2024-05-01`.
+_AS_WRITTEN = {_YAML + name for name in ("str", "int", "float", "bool", "timestamp")}
+
+
+def _front_matter_text(node, key: str, where: str) -> str:
+    """A title or description: a scalar's text as written, "" for none
+    (`title:`, `~`); a list, a mapping, binary data or a value of another
+    tag is no text, and refused."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag in _AS_WRITTEN:
+            return node.value
+        if node.tag == _YAML + "null":
+            return ""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        kind = "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
+    elif node.tag == _YAML + "binary":
+        kind = "binary data (!!binary)"
+    else:
+        tag = "!!" + node.tag[len(_YAML) :] if node.tag.startswith(_YAML) else node.tag
+        kind = f"a value tagged {tag}"
+    raise CorpusError(f"{where}: front matter '{key}' must be text, not {kind}")
 
 
 def _first_heading(text: str) -> str:
