@@ -74,6 +74,29 @@ def test_front_matter_keys_natoqa_does_not_use_are_not_built(tmp_path):
     assert load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index)).title == "Notes"
 
 
+@pytest.mark.parametrize(
+    "before",
+    [
+        "```sh\n# install it first\n```\n",
+        "~~~\n# a comment of the example\n~~~\n",
+        "<!--\n# Old title\n-->\n",
+        "<!-- draft\n# Old title -->\n",
+    ],
+    ids=["backtick fence", "tilde fence", "HTML comment", "comment closed on the heading's line"],
+)
+def test_the_corpus_title_is_no_heading_in_a_code_block_or_a_comment(tmp_path, before):
+    # The first line starting "# " was the title, a shell comment in an
+    # example or a heading commented out among them.
+    index = before + "# Team notes <!-- until June -->\n\n- [A](a.txt)\n"
+    assert load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index)).title == "Team notes"
+
+
+def test_the_corpus_title_is_no_comment_of_the_front_matter(tmp_path):
+    # `# ` opens a YAML comment there: "maintained by the board" was the title.
+    index = "---\n# maintained by the board\ndescription: Minutes\n---\n# Team notes\n- [A](a.txt)\n"
+    assert load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index)).title == "Team notes"
+
+
 def test_parse_index_reports_link_lines():
     meta, entries = parse_index("# T\n\n- [A](a.txt)\n\n- [B](b%20c.txt)\n", "INDEX.md")
     assert meta == {}

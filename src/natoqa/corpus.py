@@ -290,33 +290,10 @@ def _join(named: str, target: str) -> str:
 def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]]:
     """Front matter and (line, title, target) of each document link."""
     lines = _LINE_BREAK.split(text)
-    meta: dict = {}
-    body_start = 0
-    if lines and lines[0].strip() == "---":
-        for i in range(1, len(lines)):
-            if lines[i].strip() in ("---", "..."):
-                meta = _front_matter("\n".join(lines[1:i]), where)
-                body_start = i + 1
-                break
-        else:
-            raise CorpusError(f"{where}:1: front matter has no closing '---' line")
+    body_start = _body_start(lines, where)
+    meta = _front_matter("\n".join(lines[1 : body_start - 1]), where) if body_start else {}
     entries = []
-    in_fence = in_comment = False
-    for i in range(body_start, len(lines)):
-        line = lines[i]
-        if in_comment:
-            # An HTML comment over several lines (an entry commented out)
-            # is no Markdown, up to the line that ends it.
-            in_comment = "-->" not in line
-            continue
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        opened = _COMMENT.sub(lambda m: " " * len(m.group()), line).find("<!--")
-        if opened >= 0:
-            line, in_comment = line[:opened], True
+    for i, line in _markdown_lines(lines, body_start):
         item = _LIST_ITEM.match(line)
         if not item:
             continue
@@ -331,6 +308,41 @@ def parse_index(text: str, where: str) -> tuple[dict, list[tuple[int, str, str]]
             entries.append((i + 1, title, target))
             break  # one document per list item
     return meta, entries
+
+
+def _body_start(lines: list[str], where: str) -> int:
+    """The index of the first line after the front matter (0 if none)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return i + 1
+    raise CorpusError(f"{where}:1: front matter has no closing '---' line")
+
+
+def _markdown_lines(lines: list[str], start: int):
+    """(index, line) of each line from `start` that is Markdown: not in a
+    fenced code block nor in an HTML comment, and cut where a comment it
+    does not close opens. The links and the title are read from these
+    only: an example in a code block, an entry or a heading commented
+    out, is no part of the corpus."""
+    in_fence = in_comment = False
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if in_comment:
+            # An HTML comment over several lines is no Markdown, up to the
+            # line that ends it.
+            in_comment = "-->" not in line
+            continue
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        opened = _COMMENT.sub(lambda m: " " * len(m.group()), line).find("<!--")
+        if opened >= 0:
+            line, in_comment = line[:opened], True
+        yield i, line
 
 
 def _front_matter(raw: str, where: str) -> dict:
@@ -398,9 +410,14 @@ def _front_matter_text(node, key: str, where: str) -> str:
 
 
 def _first_heading(text: str) -> str:
-    for line in _LINE_BREAK.split(text):
+    """The text of INDEX.md's first `# ` heading, read as parse_index reads
+    links: the front matter (where `# ` starts a YAML comment), code blocks
+    and HTML comments are passed over, and a comment in the heading is no
+    part of it."""
+    lines = _LINE_BREAK.split(text)
+    for _, line in _markdown_lines(lines, _body_start(lines, "")):
         if line.startswith("# "):
-            return line[2:].strip()
+            return _COMMENT.sub("", line[2:]).strip()
     return ""
 
 
