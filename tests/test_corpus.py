@@ -130,6 +130,26 @@ def test_parse_index_reads_a_title_holding_brackets():
     assert parse_index(index, "INDEX.md")[1] == [(1, "Minutes [draft]", "m.txt"), (2, "B [x", "b.txt")]
 
 
+def test_parse_index_closes_a_code_block_only_with_a_fence_like_its_own():
+    # Any ``` or ~~~ line closed a block: the example entries after a fence
+    # shown inside one were read as documents (and, missing, exit 3).
+    index = (
+        "- [A](a.txt)\n"
+        "```\n~~~\n- [X](x.txt)\n```\n"
+        "~~~~ markdown\n~~~\n```\n- [Y](y.txt)\n~~~~~\n"
+        "````\n```\n- [Z](z.txt)\n```\n````\n"
+        "```\n``` sh\n- [W](w.txt)\n```  \n"
+        "- [B](b.txt)\n"
+        "``` not`a fence\n- [C](c.txt)\n"
+    )
+    assert [target for _, _, target in parse_index(index, "INDEX.md")[1]] == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_the_corpus_title_is_no_heading_after_a_fence_another_closes(tmp_path):
+    index = "````\n```\n# not this\n````\n# Team notes\n- [A](a.txt)\n"
+    assert load_corpus(make_corpus(tmp_path, {"a.txt": "alpha\n"}, index=index)).title == "Team notes"
+
+
 def test_single_file_corpus(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("one\n\ntwo\nthree\n", encoding="utf-8")

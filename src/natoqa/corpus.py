@@ -39,7 +39,12 @@ _LINK = re.compile(
 )
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+# A code fence: three or more backticks or tildes, then an info string
+# (`sh`). As CommonMark reads one, but at any indent: a fence in a list
+# item stands indented. Only a fence of the same character, at least as
+# long, with nothing after it, closes one: a block may show a fence (a
+# tilde one in a backtick block, three backticks in a block of four).
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _COMMENT = re.compile(r"<!--.*?-->")
 
 
@@ -326,7 +331,8 @@ def _markdown_lines(lines: list[str], start: int):
     does not close opens. The links and the title are read from these
     only: an example in a code block, an entry or a heading commented
     out, is no part of the corpus."""
-    in_fence = in_comment = False
+    fence = ""  # the open code block's fence, "" outside one
+    in_comment = False
     for i in range(start, len(lines)):
         line = lines[i]
         if in_comment:
@@ -334,10 +340,14 @@ def _markdown_lines(lines: list[str], start: int):
             # line that ends it.
             in_comment = "-->" not in line
             continue
-        if _FENCE.match(line):
-            in_fence = not in_fence
+        marker = _FENCE.match(line)
+        if fence:
+            if marker and marker.group(1).startswith(fence) and not marker.group(2).strip():
+                fence = ""
             continue
-        if in_fence:
+        # A backtick fence's info string holds no backtick: "```a`b" is code in a line.
+        if marker and not (marker.group(1)[0] == "`" and "`" in marker.group(2)):
+            fence = marker.group(1)
             continue
         opened = _COMMENT.sub(lambda m: " " * len(m.group()), line).find("<!--")
         if opened >= 0:
