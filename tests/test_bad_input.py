@@ -594,6 +594,35 @@ def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_question(runner, jo
     assert questions == [Q] + ["\ufeffWhat does Putin want?"] * 40
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_stdin_lines_may_end_in_a_lone_cr_as_a_documents_do(runner, jobs):
+    # A file saved with CR line ends was one line, refused: "control
+    # character (U+000D)". Lines are numbered as an editor (and a
+    # document's citations) number them; 40 lines of 60 bytes are more
+    # than one read of MAX_LINE_BYTES.
+    questions = [Q, "What does Putin want?"] * 20
+    stdin = "\r".join(questions).encode() + b"\r\r\nbell\x07\r" + b"x" * 100_000 + b"\rWho is Jens Stoltenberg?"
+    result = invoke(runner, ["ask", "-", "--jsonl", "-j", jobs], input=stdin)
+    assert result.exit_code == 2
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in records if "answered" in r] == [*questions, Q]
+    assert [(r["line"], r["error"]) for r in records if "error" in r] == [
+        (42, "the question holds a control character (U+0007) at column 5"),
+        (43, "the line is 100,000 bytes long; a question may have at most 2,000 characters"),
+    ]
+
+
+def test_a_crlf_cut_by_the_end_of_a_read_ends_one_line(monkeypatch):
+    # The CR ends one read, its LF starts the next: one line end, not two.
+    import io
+
+    from natoqa import session as sessionmod
+
+    monkeypatch.setattr(sessionmod, "READ_BYTES", 8)
+    stream = io.BytesIO(b"1234567\r\nsecond\r\n\rfourth\r")
+    assert list(sessionmod._lines(stream)) == [(1, b"1234567", 7), (2, b"second", 6), (3, b"", 0), (4, b"fourth", 6)]
+
+
 def test_batch_bad_lines_get_error_records_and_the_rest_are_answered(runner):
     stdin = b"".join(
         [
@@ -658,7 +687,10 @@ def test_batch_with_only_stopword_lines_exits_1(runner):
 
 
 def test_batch_of_random_binary_junk_answers_the_real_question(runner):
-    junk = bytes(range(256)) * 40 + b"\n" + os.urandom(20_000).replace(b"\n", b"") + b"\n"
+    # Each a line of junk: a CR ends a line too, and a piece between two
+    # could be text, a question like any other.
+    random = os.urandom(20_000).replace(b"\n", b"").replace(b"\r", b"")
+    junk = bytes(range(256)).replace(b"\r", b"") * 40 + b"\n" + random + b"\n"
     result = invoke(runner, ["ask", "-", "--jsonl"], input=junk + Q.encode() + b"\n")
     assert result.exit_code == 2
     records = [json.loads(line) for line in result.stdout.splitlines()]

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import gc
 import os
+import re
 import select
 import stat
 import sys
@@ -345,29 +346,68 @@ def _lines(stream, before_wait=None):
     """(number, line, length) for each line of stream: the line without its
     line break, cut to MAX_LINE_BYTES + 1 bytes, and its whole length in bytes."""
     number = 0
+    head, size = b"", 0  # the line so far: its first MAX_LINE_BYTES + 1 bytes, its length
+    for piece, ended in _pieces(stream, before_wait):
+        if size <= MAX_LINE_BYTES:
+            # The rest of an overlong line is counted and dropped.
+            head += piece[: MAX_LINE_BYTES + 1 - size]
+        size += len(piece)
+        if ended:
+            number += 1
+            yield _line(number, head, size)
+            head, size = b"", 0
+    if size:  # a last line without a line break
+        yield _line(number + 1, head, size)
+
+
+def _line(number: int, raw: bytes, size: int) -> tuple[int, bytes, int]:
+    if number == 1 and raw.startswith(_BOM):
+        # A file saved with a byte order mark (as Windows editors do):
+        # an encoding artefact, not part of the first question.
+        raw, size = raw[len(_BOM) :], size - len(_BOM)
+    return number, raw, size
+
+
+# A line of stdin ends where a document's does (natoqa.corpus): at LF, CRLF
+# or a lone CR (a file saved by a classic Mac OS editor), so `stdin line N`
+# is the line an editor shows as N.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+# The most a read takes; a longer line is read in pieces this long.
+READ_BYTES = 64 * 1024
+
+
+def _pieces(stream, before_wait=None):
+    """The stream read a line at a time (before_wait called before each
+    read) and cut at its line ends: (bytes, ended) pairs, `ended` when a
+    line end followed. Lines are read up to an LF only, as readline reads
+    them, so a co-process's LF- or CRLF-ended question is answered as soon
+    as it is written; text with lone CRs is split once an LF or the end of
+    the input (or READ_BYTES) ends the read."""
+    cr_last = False  # the last read ended at a CR: an LF first in the next one is its CRLF's
     while True:
         if before_wait is not None:
             before_wait()
         try:
-            raw = stream.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            number += 1
-            size, tail = len(raw), raw
-            while size > MAX_LINE_BYTES and not tail.endswith(b"\n"):
-                # The rest of an overlong line is counted and dropped, a chunk at a time.
-                tail = stream.readline(64 * 1024)
-                if not tail:
-                    break
-                size += len(tail)
+            chunk = stream.readline(READ_BYTES)
         except OSError as exc:
             raise UsageError(f"cannot read questions from stdin: {exc.strerror or exc}") from None
-        size -= len(tail) - len(tail.rstrip(b"\n").rstrip(b"\r"))
-        if number == 1 and raw.startswith(_BOM):
-            # A file saved with a byte order mark (as Windows editors do):
-            # an encoding artefact, not part of the first question.
-            raw, size = raw[len(_BOM) :], size - len(_BOM)
-        yield number, raw.rstrip(b"\n").rstrip(b"\r"), size
+        if not chunk:
+            return
+        if cr_last and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        cr_last = chunk.endswith(b"\r")
+        if b"\r" not in chunk:  # nearly every line: no regular expression
+            if chunk.endswith(b"\n"):
+                yield chunk[:-1], True
+            elif chunk:
+                yield chunk, False
+            continue
+        *ended, last = _LINE_END.split(chunk)
+        for piece in ended:
+            yield piece, True
+        if last:
+            yield last, False
 
 
 _BOM = b"\xef\xbb\xbf"
