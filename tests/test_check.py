@@ -72,6 +72,50 @@ def test_failing_file_shows_the_failure(runner, tiny_corpus, tmp_path):
     assert lines[4].startswith(f"{path}: 1 passed, 1 failed, pass rate 50.0% (minimum 100.0%, below minimum)")
 
 
+MULTI_LINE = """\
+questions:
+  - question: |
+      Which bird has
+      the longest wingspan?
+    document: tools
+  - question: >
+      What does
+      a saw cut?
+    document: birds
+  - question: "Which bird has\\nthe longest wingspan?"
+    document: tools
+"""
+
+
+def test_a_question_over_several_lines_is_one_line_of_the_report(runner, tiny_corpus, tmp_path):
+    # A block scalar's line breaks were printed: the question ran over
+    # lines of its own (and `>` left a blank one), the layout broken.
+    path = write(tmp_path, MULTI_LINE)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(tmp_path / "r.xml")])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if not line.startswith(("FAIL ", "  expected: ", "  got: "))] == [
+        "  question: Which bird has the longest wingspan?",
+        "  question: What does a saw cut?",
+        "  question: Which bird has the longest wingspan?",
+        lines[-1],
+    ]
+    assert len(lines) == 3 * 4 + 1
+    cases = ET.parse(tmp_path / "r.xml").getroot().iter("testcase")
+    assert [(c.get("name"), c.find("failure").text.splitlines()[0]) for c in cases] == [
+        ("entry 1: Which bird has the longest wingspan?", "question: Which bird has the longest wingspan?"),
+        ("What does a saw cut?", "question: What does a saw cut?"),
+        ("entry 3: Which bird has the longest wingspan?", "question: Which bird has the longest wingspan?"),
+    ]
+    # JSON keeps the question as the file holds it.
+    report = json.loads(invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--json"]).stdout)
+    assert [c["question"] for c in report["files"][0]["cases"]] == [
+        "Which bird has\nthe longest wingspan?\n",
+        "What does a saw cut?\n",
+        "Which bird has\nthe longest wingspan?",
+    ]
+
+
 def test_a_quote_that_opens_with_a_quotation_mark_gets_no_second_one(runner, tmp_path):
     from .conftest import make_corpus
 

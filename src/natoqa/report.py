@@ -35,6 +35,20 @@ def _counts(outcomes: list[Outcome]) -> dict:
     }
 
 
+# Line breaks a question can hold: a YAML block scalar (`question: |`) or
+# an escape in a quoted one ("...\n...").
+_LINE_BREAK = re.compile("[\r\n\u2028\u2029]")
+
+
+def question_text(outcome: Outcome) -> str:
+    """The question on one line, as the human and JUnit reports show it
+    (and got_text a quote): a block scalar's line breaks are the file's
+    layout, and printed they broke the report's one line a field. JSON
+    keeps the question as written."""
+    question = outcome.case.question
+    return one_line(question) if _LINE_BREAK.search(question) else question
+
+
 def expected_text(outcome: Outcome) -> str:
     case = outcome.case
     if not case.answerable:
@@ -102,7 +116,7 @@ def human_lines(reports: list[FileReport], seconds: float, min_pass_rate: float,
                 continue
             where = visible(f"{r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
             out.append(f"{style('FAIL', 'red')} {where}")
-            out.append(f"  question: {visible(o.case.question)}")
+            out.append(f"  question: {visible(question_text(o))}")
             out.append(f"  expected: {expected_text(o)}")
             out.append(f"  got:      {got_text(o)}")
     for r in reports:
@@ -159,12 +173,13 @@ def junit_xml(reports: list[FileReport]) -> str:
         # Names as CI readers key testcases: the id, else the question, and
         # the entry's number where two entries ask the same question
         # (readers merge or overwrite testcases of one name).
-        asked = Counter(o.case.question for o in r.outcomes if not o.case.id)
+        asked = Counter(question_text(o) for o in r.outcomes if not o.case.id)
         for o in r.outcomes:
+            question = question_text(o)
             if o.case.id:
-                name = f"{o.case.id}: {o.case.question}"
+                name = f"{o.case.id}: {question}"
             else:
-                name = o.case.question if asked[o.case.question] == 1 else f"entry {o.case.index}: {o.case.question}"
+                name = question if asked[question] == 1 else f"entry {o.case.index}: {question}"
             name = _xml(name)
             case = ET.SubElement(
                 suite, "testcase", classname=_xml(r.check_file.path), name=name, time=f"{o.seconds:.6f}"
@@ -172,9 +187,7 @@ def junit_xml(reports: list[FileReport]) -> str:
             if not o.passed:
                 message = _xml(f"{o.why}; expected {expected_text(o)}; got {got_text(o)}")
                 failure = ET.SubElement(case, "failure", message=message, type="AnswerMismatch")
-                failure.text = _xml(
-                    f"question: {o.case.question}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n"
-                )
+                failure.text = _xml(f"question: {question}\nexpected: {expected_text(o)}\ngot:      {got_text(o)}\n")
         total += len(r.outcomes)
         failures += r.failed
     suites.set("tests", str(total))
