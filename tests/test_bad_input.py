@@ -903,6 +903,23 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(runner, tmp_path, tiny_corpus, d
         assert invoke(runner, args).stdout == first.stdout
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("kind", ["index-", "where-"])
+def test_a_fifo_in_place_of_a_cache_file_is_ignored_not_waited_on(tmp_path, tiny_corpus, kind):
+    # In a process of its own: a read that blocks on the FIFO would hang the suite.
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NATOQA_CACHE_DIR=str(cache))
+    cmd = [*NATOQA, "ask", "--corpus", str(tiny_corpus), "-q", "which tool cuts wood"]
+    first = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+    assert first.returncode == 0
+    [path] = [p for p in cache.iterdir() if p.name.startswith(kind)]
+    path.unlink()
+    os.mkfifo(path)
+    again = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, b"")
+    assert path.is_file()  # replaced by a good file
+
+
 def test_a_cache_entry_that_is_a_symlink_to_a_user_file_never_changes_it(runner, tmp_path, tiny_corpus):
     cache = tmp_path / "cache"
     args = [*ASK, "--corpus", str(tiny_corpus)]

@@ -8,6 +8,7 @@ need the MiniLM weights skip when the extra is not installed, as in CI.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -294,6 +295,23 @@ def test_vectors_cached_as_plain_npy(tmp_path, tiny_corpus):
     assert np.array_equal(ranker.starts, shifted)
     for p, text in enumerate(dense.inputs(index)[:n]):
         assert np.allclose(ranker.passage_tokens(p), encoder.encode([text], tokens=True)[1][0], atol=2e-3)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_in_place_of_a_vectors_file_is_ignored_not_waited_on(tmp_path, tiny_corpus):
+    folder, _ = tiny_model(tmp_path)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NATOQA_CACHE_DIR=str(cache), NATOQA_DENSE_MODEL=str(folder))
+    # In a process of its own: np.load blocking on the FIFO would hang the suite.
+    cmd = [sys.executable, "-m", "natoqa", "ask", "--dense", "--corpus", str(tiny_corpus), "-q", "What cuts wood?"]
+    first = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    [path] = cache.glob("dense-*-starts.npy")
+    path.unlink()
+    os.mkfifo(path)
+    again = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, b"")
+    assert path.is_file()  # computed again and written back
 
 
 def test_features_and_fuse():

@@ -209,19 +209,29 @@ class NotRegular(OSError):
     """A path that names a FIFO, a device or a socket, not a file."""
 
 
-def read_regular(path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
-    """At most limit + 1 bytes of a regular file. Opened without blocking and
-    checked once open: a FIFO put where a document was (the cache's checks
-    read it) would wait for a writer forever, and /dev/zero never ends."""
+def open_regular(path):
+    """A regular file, opened for reading bytes. Opened without blocking and
+    checked once open: a FIFO put where a document or a cache file was
+    would wait for a writer forever, and /dev/zero never ends."""
     import stat
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with open(fd, "rb", closefd=True) as f:
+    f = open(fd, "rb", closefd=True)
+    try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):  # Linux opens a folder for reading
             raise IsADirectoryError(21, "Is a directory", os.fsdecode(path))
         if not stat.S_ISREG(mode):
             raise NotRegular(f"{os.fsdecode(path)}: not a regular file")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def read_regular(path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """At most limit + 1 bytes of a regular file (see open_regular)."""
+    with open_regular(path) as f:
         return f.read(limit + 1)
 
 

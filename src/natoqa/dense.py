@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
 import sys
 import tempfile
@@ -521,7 +522,12 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
             # All three mapped first: numpy then checks a header's shape
             # against the file's size, so a foreign header cannot ask for
             # more memory than the file holds. The token vectors stay on
-            # disk until a question needs them; the rest is read in.
+            # disk until a question needs them; the rest is read in. Each
+            # checked to be a regular file first: np.load would wait forever
+            # on a FIFO in its place.
+            for path in paths:
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    raise ValueError(f"{path}: not a regular file")
             vectors, tokens, starts = (np.load(path, allow_pickle=False, mmap_mode="r") for path in paths)
             if not all(isinstance(a, np.ndarray) for a in (vectors, tokens, starts)):
                 raise ValueError("not a .npy file")  # an .npz archive, say

@@ -469,7 +469,7 @@ def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
     path = _locator_path(directory, corpus.root)
     data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
     try:
-        if path.read_bytes() == data:
+        if _read_cache_file(path) == data:
             return
     except OSError:
         pass
@@ -479,13 +479,21 @@ def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
 # --- reading -----------------------------------------------------------------
 
 
+def _read_cache_file(path: Path) -> bytes:
+    """A small cache file's bytes; OSError when it is not a regular file (a
+    FIFO, a device), which a plain read would wait on or never finish."""
+    with corpusmod.open_regular(path) as f:
+        return f.read()
+
+
 def read_index(path: Path, key: str, corpus) -> Index | None:
     """The cached index at `path` for this corpus, or None when there is none.
 
     Raises on a damaged file; the caller treats that as a miss.
     """
     try:
-        f = open(path, "rb")
+        # Not open(): a FIFO in the file's place would block it forever.
+        f = corpusmod.open_regular(path)
     except FileNotFoundError:
         return None
     with f:
@@ -873,7 +881,7 @@ def _open_cached(location, warn) -> Index | None:
     named = corpusmod.corpus_location(location)
     directory = cache_dir()
     try:
-        locator = json.loads(_locator_path(directory, named).read_bytes())
+        locator = json.loads(_read_cache_file(_locator_path(directory, named)))
     except (OSError, ValueError):
         return None
     if not isinstance(locator, dict) or locator.get("format") != FORMAT or locator.get("named") != named:
