@@ -72,11 +72,11 @@ def test_open_index_reads_no_document_when_the_cache_is_current(tiny_corpus, mon
     monkeypatch.setattr(corpusmod, "file_digest", no_full_load)
     # Signatures recorded long after the files' last change are trusted.
     for path in cache_files("where-"):
-        data = json.loads(path.read_text())
+        data = store._read_locator(path)
         for entry in data["documents"]:
             st = os.stat(entry[0])
             entry[2] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-        path.write_text(json.dumps(data))
+        path.write_bytes(store._locator_bytes(data))
     index = store.open_index(tiny_corpus)
     assert type(index.corpus).__name__ == "CachedCorpus"
     result = ask(index, "Which bird has the longest wingspan?")
@@ -138,6 +138,21 @@ def test_a_damaged_locator_is_ignored(tiny_corpus, content):
     [path] = cache_files("where-")
     path.write_bytes(content)
     assert answers(store.open_index(tiny_corpus)) == fresh
+
+
+@pytest.mark.parametrize("field", ["path", "title"])
+def test_a_locator_damaged_into_other_json_is_ignored(tiny_corpus, field):
+    # One letter changed is still JSON: the path a citation shows, and the
+    # corpus title, must not come from it.
+    store.open_index(tiny_corpus)
+    [path] = cache_files("where-")
+    data = path.read_bytes()
+    good = {"path": b'tools.txt"]', "title": b'"Test corpus"'}[field]
+    assert data.count(good) == 1
+    path.write_bytes(data.replace(good, good.replace(b"t", b"x", 1).replace(b"T", b"X", 1)))
+    index = store.open_index(tiny_corpus)
+    assert ask(index, "What cuts wood?").answers[0].path == str(tiny_corpus / "tools.txt")
+    assert index.corpus.title == "Test corpus"
 
 
 def test_writes_are_atomic_and_leave_no_temporary_files(tiny_corpus):

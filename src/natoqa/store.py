@@ -11,7 +11,9 @@ The cache folder ($NATOQA_CACHE_DIR, else $XDG_CACHE_HOME/natoqa, else
 - `where-<key>.json`, keyed by where the corpus is (the name it was given
   and its real path): the corpus's title and warnings, the sha256 of its
   INDEX.md, and for each document the sha256 of its content together with
-  the (size, mtime_ns, ctime_ns, inode, device) it had when it was read.
+  the (size, mtime_ns, ctime_ns, inode, device) it had when it was read
+  and the path its citations show; and a sha256 of all that, checked
+  before any of it is used.
 
 `open_index` answers without reading every document when the INDEX.md is
 byte for byte the same and every document's stat signature equals the
@@ -467,13 +469,39 @@ def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
         "documents": docs,
     }
     path = _locator_path(directory, corpus.root)
-    data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    data = _locator_bytes(locator)
     try:
         if _read_cache_file(path) == data:
             return
     except OSError:
         pass
     write_atomic(path, [data])
+
+
+def _locator_json(locator: dict) -> bytes:
+    return json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def _locator_bytes(locator: dict) -> bytes:
+    """A locator as written: its JSON, with the sha256 of that JSON added.
+    The locator's paths and titles are shown as they are (a citation's
+    path comes from it), so a damaged one that is still JSON must be told
+    from a good one, as the index file's CRCs tell a damaged index."""
+    check = hashlib.sha256(_locator_json(locator)).hexdigest()
+    return _locator_json({**locator, "check": check})
+
+
+def _read_locator(path: Path) -> dict | None:
+    """The locator at `path`, or None when its check does not match."""
+    locator = json.loads(_read_cache_file(path))
+    if not isinstance(locator, dict):
+        return None
+    check = locator.pop("check", None)
+    # JSON read back and written again gives the same bytes (the keys keep
+    # their order, numbers are ints, strings are escaped the same way).
+    if check != hashlib.sha256(_locator_json(locator)).hexdigest():
+        return None
+    return locator
 
 
 # --- reading -----------------------------------------------------------------
@@ -881,10 +909,10 @@ def _open_cached(location, warn) -> Index | None:
     named = corpusmod.corpus_location(location)
     directory = cache_dir()
     try:
-        locator = json.loads(_read_cache_file(_locator_path(directory, named)))
+        locator = _read_locator(_locator_path(directory, named))
     except (OSError, ValueError):
         return None
-    if not isinstance(locator, dict) or locator.get("format") != FORMAT or locator.get("named") != named:
+    if locator is None or locator.get("format") != FORMAT or locator.get("named") != named:
         return None
     if locator.get("real") != os.path.realpath(named):
         return None
@@ -910,8 +938,7 @@ def _open_cached(location, warn) -> Index | None:
         return None
     if refreshed and not _inside(directory, named):
         try:
-            data = json.dumps(locator, ensure_ascii=False).encode("utf-8", "surrogatepass")
-            write_atomic(_locator_path(directory, named), [data])
+            write_atomic(_locator_path(directory, named), [_locator_bytes(locator)])
         except OSError:
             pass  # only the fast check is lost
     return index
