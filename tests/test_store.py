@@ -227,6 +227,38 @@ def test_an_unwritable_cache_folder_still_answers_with_one_warning(runner, tiny_
     )
 
 
+def test_a_cache_problem_is_said_once_for_every_corpus_of_a_check(runner, tiny_corpus, tmp_path, monkeypatch):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(blocker))
+    files = []
+    for name, corpus_dir, question, document, line, answer in [
+        ("tiny.yaml", tiny_corpus, "What cuts wood?", "tools", 3, "saw"),
+        (
+            "seeds.yaml",
+            SEEDS,
+            "How many troops is the U.S. sending to Poland?",
+            "nato-bolsters-eastern-flank",
+            13,
+            "5,000",
+        ),
+    ]:
+        path = tmp_path / name
+        path.write_text(
+            f"corpus: {corpus_dir}\nquestions:\n  - question: {question!r}\n    document: {document}\n"
+            f"    line: {line}\n    answers: [{answer!r}]\n",
+            encoding="utf-8",
+        )
+        files.append(str(path))
+    result = runner.invoke(cli, ["check", *files, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["passed"] == 2
+    assert result.stderr == (
+        f"natoqa: warning: cannot write the index cache in {blocker}: "
+        "a file is in the way (the cache needs a folder there)\n"
+    )
+
+
 def test_a_relative_corpus_name_keeps_relative_paths_from_the_cache(tiny_corpus, monkeypatch):
     monkeypatch.chdir(tiny_corpus.parent)
     store.open_index("tiny")

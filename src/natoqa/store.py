@@ -140,21 +140,32 @@ def build(corpus: Corpus, progress=None) -> Index:
 def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
     """Run `write` in the cache folder; False (after one warning) if it failed."""
     if _inside(directory, corpus.root):
-        if warn:
-            warn(f"cache folder {directory} is inside the corpus; not caching the index")
+        _warn_once(warn, directory, f"cache folder {directory} is inside the corpus; not caching the index")
         return False
     try:
         directory.mkdir(parents=True, exist_ok=True)
         write()
     except (OSError, ValueError, TypeError, _Unsupported) as exc:
-        if warn and not isinstance(exc, _Unsupported):
+        if not isinstance(exc, _Unsupported):
             reason = getattr(exc, "strerror", None) or exc
             if isinstance(exc, (FileExistsError, NotADirectoryError)):
                 # mkdir's "File exists" when the path, or a folder on it, is a file.
                 reason = "a file is in the way (the cache needs a folder there)"
-            warn(f"cannot write the index cache in {directory}: {reason}")
+            _warn_once(warn, directory, f"cannot write the index cache in {directory}: {reason}")
         return False
     return True
+
+
+# The cache folders already warned about in this process. A cache problem
+# is said once: `check` indexes each of its corpora, and each would meet
+# the same full disk or file in the way, a line each.
+_WARNED: set[str] = set()
+
+
+def _warn_once(warn, directory: Path, message: str) -> None:
+    if warn and os.fspath(directory) not in _WARNED:
+        _WARNED.add(os.fspath(directory))
+        warn(message)
 
 
 def _inside(directory: Path, root: str) -> bool:
