@@ -314,6 +314,33 @@ def test_a_fifo_in_place_of_a_vectors_file_is_ignored_not_waited_on(tmp_path, ti
     assert path.is_file()  # computed again and written back
 
 
+@pytest.mark.parametrize("where", ["inside the corpus", "under a file"])
+def test_dense_vectors_follow_the_index_cache_rules(runner, tmp_path, tiny_corpus, monkeypatch, where):
+    # --dense wrote its vectors in a cache folder inside the corpus, that the
+    # index had refused, and said a cache problem a second time.
+    from natoqa.cli import cli
+
+    folder, _ = tiny_model(tmp_path)
+    monkeypatch.setenv("NATOQA_DENSE_MODEL", str(folder))
+    if where == "inside the corpus":
+        cache = tiny_corpus / ".cache"
+        expected = f"natoqa: warning: cache folder {cache} is inside the corpus; not caching the index\n"
+    else:
+        (tmp_path / "a-file").write_text("")
+        cache = tmp_path / "a-file" / "cache"
+        expected = (
+            f"natoqa: warning: cannot write the index cache in {cache}: "
+            "a file is in the way (the cache needs a folder there)\n"
+        )
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(cache))
+    before = sorted(p.name for p in tiny_corpus.rglob("*"))
+    result = runner.invoke(cli, ["ask", "--dense", "--corpus", str(tiny_corpus), "-q", "What cuts wood?"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{tiny_corpus / 'tools.txt'}:3:24: A saw cuts wood.\n"
+    assert result.stderr == expected
+    assert sorted(p.name for p in tiny_corpus.rglob("*")) == before
+
+
 def test_features_and_fuse():
     cosines = [[0.1, 0.2, 0.0, 0.2, 0.7], [0.5, 0.4, 0.3, 0.3, 0.6]]
     rows = dense.features([4.0, 2.0], [100, 1], cosines)

@@ -511,10 +511,10 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
     every passage's token vectors (token_vectors of its input), passage p's
     being tokens[starts[p]:starts[p + 1]], float16 (half the size of float32;
     a cosine needs no more); from the cache when it has them all."""
-    from natoqa.store import cache_dir
+    from natoqa import store
 
     key = vectors_key(index, folder)
-    paths = [cache_dir() / f"dense-{key}{part}.npy" for part in ("", "-tokens", "-starts")]
+    paths = [store.cache_dir() / f"dense-{key}{part}.npy" for part in ("", "-tokens", "-starts")]
     texts = inputs(index)
     n, dim = len(index.corpus.passages), encoder.word.shape[1]
     if use_cache:
@@ -559,14 +559,16 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
     vectors = np.concatenate([passages, sentences.reshape(-1, dim)]).astype(np.float32)
     tokens, starts = _stacked(per_passage, dim)
     if use_cache:
-        # The vectors last; a load needs all three, and checks that they agree.
-        for path, array in zip(paths[::-1], (starts, tokens, vectors), strict=True):
-            try:
+
+        def write():
+            # The vectors last; a load needs all three, and checks that they agree.
+            for path, array in zip(paths[::-1], (starts, tokens, vectors), strict=True):
                 _save(path, array)
-            except OSError as exc:
-                if warn:
-                    warn(f"cannot write the dense vectors in {path.parent}: {exc.strerror or exc}")
-                break
+
+        # Through the index's own guard: never written in a cache folder
+        # inside the corpus, and a problem the index met already not said
+        # a second time.
+        store.save_in_cache(paths[0].parent, index.corpus, write, warn, "the dense vectors")
     return vectors, tokens, starts
 
 

@@ -110,9 +110,9 @@ def load_index(corpus: Corpus, use_cache: bool = True, progress=None, warn=None)
         index = None
     if index is None:
         index = build(corpus, progress)
-        if not _save(directory, corpus, lambda: write_index(path, index, key, corpus), warn):
+        if not save_in_cache(directory, corpus, lambda: write_index(path, index, key, corpus), warn):
             return index  # no index file: a locator would point at nothing (and warn twice)
-    _save(directory, corpus, lambda: write_locator(directory, corpus, key), warn)
+    save_in_cache(directory, corpus, lambda: write_locator(directory, corpus, key), warn)
     return index
 
 
@@ -137,8 +137,10 @@ def build(corpus: Corpus, progress=None) -> Index:
     return Index(corpus, progress=progress)
 
 
-def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
-    """Run `write` in the cache folder; False (after one warning) if it failed."""
+def save_in_cache(directory: Path, corpus, write, warn, what: str = "the index cache") -> bool:
+    """Run `write` in the cache folder, unless it lies inside the corpus;
+    False (after one warning) if it failed. What natoqa writes in its cache
+    folder (the index, the locator, --dense's vectors) is written so."""
     if _inside(directory, corpus.root):
         _warn_once(warn, directory, f"cache folder {directory} is inside the corpus; not caching the index")
         return False
@@ -151,7 +153,7 @@ def _save(directory: Path, corpus: Corpus, write, warn) -> bool:
             if isinstance(exc, (FileExistsError, NotADirectoryError)):
                 # mkdir's "File exists" when the path, or a folder on it, is a file.
                 reason = "a file is in the way (the cache needs a folder there)"
-            _warn_once(warn, directory, f"cannot write the index cache in {directory}: {reason}")
+            _warn_once(warn, directory, f"cannot write {what} in {directory}: {reason}")
         return False
     return True
 
