@@ -301,6 +301,23 @@ def test_links_leaving_the_corpus_are_refused_and_never_read(runner, tmp_path, m
     assert "/etc/passwd" not in opened
 
 
+def test_a_document_turned_into_a_link_leaving_the_corpus_is_refused_when_cached(runner, tmp_path, monkeypatch):
+    # The same content, now behind a link out of the folder: the cache's
+    # check of the content passed it, and answered where --no-cache exits 3.
+    monkeypatch.chdir(tmp_path)
+    root = make_corpus(tmp_path / "c", {"a.txt": DOC})
+    args = ["ask", "--corpus", "c", "-q", "where do storks nest?"]
+    assert invoke(runner, args).exit_code == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes((root / "a.txt").read_bytes())
+    (root / "a.txt").unlink()
+    (root / "a.txt").symlink_to(outside)
+    expected = (3, "natoqa: error: c/INDEX.md:3: link 'a.txt' leads outside the corpus folder")
+    for extra in ([], ["--no-cache"]):
+        result = runner.invoke(cli, [*args, *extra])
+        assert (result.exit_code, error_line(result)) == expected, extra
+
+
 def test_symlink_inside_the_corpus_is_followed(runner, tmp_path):
     root = make_corpus(tmp_path / "c", {"real/a.txt": DOC}, index="- [A](a.txt)\n")
     (root / "a.txt").symlink_to(root / "real" / "a.txt")

@@ -932,13 +932,18 @@ def _open_cached(location, warn) -> Index | None:
     if locator["index_md"] != corpusmod.index_digest(named):
         return None
     refreshed = False
+    folder = os.path.isdir(named)
     for entry in locator["documents"]:
         source, sha256, recorded, _ = entry
         signature = corpusmod.file_signature(source)
         if recorded is not None and list(signature[:5]) == recorded:
             continue
         # Changed, or recorded too soon after a change to be trusted: the
-        # content decides.
+        # content decides. A document now a link leading out of the corpus
+        # folder is one load_corpus refuses, whatever it holds: the cache
+        # must not answer where --no-cache exits 3.
+        if folder and os.path.commonpath([locator["real"], os.path.realpath(source)]) != locator["real"]:
+            return None
         if corpusmod.file_digest(source) != sha256:
             return None
         size, mtime, ctime, ino, dev, taken = signature
