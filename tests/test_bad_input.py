@@ -1608,3 +1608,26 @@ def test_a_questions_file_whose_size_says_nothing_is_cut_at_the_limit(runner, mo
         2,
         f"natoqa: error: /dev/fd/{read}: over the limit of 1,024 bytes for a questions file",
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-", Q], [Q, "-"], ["--", "-", "--jsonl"], ["-", "-"], ["--jsonl", "-", "Who", "is", "Lloyd", "Austin?"]],
+    ids=["dash first", "dash last", "option after --", "two dashes", "dash before words"],
+)
+def test_dash_with_a_question_is_refused_not_asked_as_one(runner, args):
+    # '-' joined to the other words made one question ("- Who is Jens
+    # Stoltenberg?"), answered with exit 0 while the questions on stdin
+    # went unread.
+    result = invoke(runner, ["ask", *args], input="What does Putin want?\n")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert error_line(result).startswith(
+        "natoqa: error: '-' reads the questions from stdin and takes no question with it"
+        " (quote a question that starts or ends with '-') (see '"
+    )
+
+
+def test_a_dash_inside_a_question_is_a_word(runner):
+    result = invoke(runner, ["ask", "--json", "Who", "is", "Jens", "-", "Stoltenberg?"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["question"] == "Who is Jens - Stoltenberg?"

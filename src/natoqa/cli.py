@@ -406,6 +406,15 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
         raise click.UsageError(
             "--explain and --quiet cannot be combined (--explain --json gives the numbers to a script)"
         )
+    if len(question) > 1 and "-" in (question[0], question[-1]):
+        # `ask - "What is NATO?"`, `ask "What is NATO?" -`, `ask -- - --jsonl`:
+        # the '-' asks for stdin, but joined to the other words it made one
+        # question ("- What is NATO?"), answered while stdin went unread. A
+        # dash inside a question ("NATO - and who leads it") stays a word.
+        raise click.UsageError(
+            "'-' reads the questions from stdin and takes no question with it"
+            " (quote a question that starts or ends with '-')"
+        )
     words = " ".join(question)
     index = _open(corpus, no_cache)
     session = Session(index, top=top, explain=explain, ranker=_ranker(index, no_cache) if dense else None)
