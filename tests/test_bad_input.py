@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -1631,3 +1632,55 @@ def test_a_dash_inside_a_question_is_a_word(runner):
     result = invoke(runner, ["ask", "--json", "Who", "is", "Jens", "-", "Stoltenberg?"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["question"] == "Who is Jens - Stoltenberg?"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]], ids=["cached", "no cache"])
+def test_a_document_edited_during_a_batch_stops_it(tmp_path, jobs, cache):
+    # The batch answered from the text it had read: after an edit that
+    # moved the lines, its quotes cited lines that no longer held them, and
+    # the batch exited 0.
+    root = make_corpus(
+        tmp_path / "c", {"a.txt": "The budget was approved by the board.\n\nThe office moves to Leeds.\n"}
+    )
+    from natoqa.session import SERIAL_FIRST
+
+    asked = b"Who approved the budget?\n"
+    first = SERIAL_FIRST + 2  # with -j 2, workers answer the last ones
+    if not cache:  # a warm cache: the batch reads the document's lines only when it quotes them
+        subprocess.run([*NATOQA, "ask", "--corpus", str(root), "x"], capture_output=True, check=False)
+    proc = subprocess.Popen(
+        [*NATOQA, "ask", "-", "--jsonl", "-j", jobs, "--corpus", str(root), *cache],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdin.write(asked * first)
+    proc.stdin.flush()
+    answered = [json.loads(proc.stdout.readline()) for _ in range(first)]
+    assert all(r["answers"][0]["quote"]["start_line"] == 1 for r in answered)
+    (root / "a.txt").write_text(
+        "A new first line.\nThe budget was approved by the board.\n\nThe office moves to Leeds.\n"
+    )
+    out, err = proc.communicate(b"Where does the office move?\n" + asked, timeout=60)
+    assert (proc.returncode, out) == (3, b"")
+    assert err.decode().endswith("a.txt: the document changed while natoqa was answering; run again\n")
+
+
+def test_a_document_saved_unchanged_during_a_batch_does_not_stop_it(tmp_path):
+    # Only its times move (`touch`, a checkout): the text the batch quotes
+    # is still the file's, so the batch goes on.
+    root = make_corpus(tmp_path / "c", {"a.txt": "The budget was approved by the board.\n"})
+    proc = subprocess.Popen(
+        [*NATOQA, "ask", "-", "-q", "-j", "1", "--corpus", str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdin.write(b"Who approved the budget?\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().endswith(b":1:1: The budget was approved by the board.\n")
+    later = time.time() + 5
+    os.utime(root / "a.txt", (later, later))
+    out, err = proc.communicate(b"Who approved the budget?\n", timeout=60)
+    assert (proc.returncode, out.count(b":1:1: The budget"), err) == (0, 1, b"")

@@ -111,6 +111,13 @@ class Corpus:
         """The files the corpus was read from (see files_of)."""
         return files_of(self.root, [doc.source for doc in self.documents])
 
+    def signed(self) -> dict[str, tuple[str, tuple, str]]:
+        """Each document's id: (the file it was read from, that file's stat
+        signature taken just before the read, as `signatures` gives it, and
+        the sha256 of what was read); documents read from no file, or not
+        stat'able then, are left out."""
+        return {d.id: (d.source, tuple(d.signature[:5]), d.sha256) for d in self.documents if d.source and d.signature}
+
     def fingerprint(self) -> str:
         """A digest of every document's content, id and title."""
         digest = hashlib.sha256()

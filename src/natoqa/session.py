@@ -18,7 +18,8 @@ import sys
 import unicodedata
 
 from natoqa.answer import Result, ask, expect
-from natoqa.errors import NatoqaError, UsageError
+from natoqa.corpus import file_digest, signatures
+from natoqa.errors import CorpusError, NatoqaError, UsageError
 from natoqa.index import Index
 
 # A question longer than this is almost surely not a question (a pasted
@@ -57,12 +58,47 @@ class Session:
         self.top = top
         self.explain = explain
         self.ranker = ranker  # with --dense: a natoqa.dense.DenseRanker over the same index
+        self._signed = None  # (index, its corpus's signed()), see _check_unchanged
 
     def answer(self, question: str) -> Result:
         collect_if_due()
         if self.ranker is not None:
-            return self.ranker.ask(validate_question(question), self.top, explain=self.explain)
-        return ask(self.index, validate_question(question), self.top, explain=self.explain)
+            result = self.ranker.ask(validate_question(question), self.top, explain=self.explain)
+        else:
+            result = ask(self.index, validate_question(question), self.top, explain=self.explain)
+        self._check_unchanged(result)
+        return result
+
+    def _check_unchanged(self, result: Result) -> None:
+        """CorpusError when a document an answer quotes has changed on disk
+        since it was read. A batch keeps the text it read (in memory, or
+        from the cache once checked): after an edit its quotes cited lines
+        that no longer held them, exit 0. One stat a document quoted; the
+        signatures follow the index (the prompt opens a new one on an edit)."""
+        if not result.answers:
+            return
+        if self._signed is None or self._signed[0] is not self.index:
+            signed = getattr(self.index.corpus, "signed", None)
+            self._signed = (self.index, signed() if signed is not None else {})
+        known = self._signed[1]
+        checked = set()
+        for answer in result.answers:
+            if answer.document in checked or answer.document not in known:
+                continue
+            checked.add(answer.document)
+            source, before, sha256 = known[answer.document]
+            now = signatures((source,))[0]
+            if now == before:
+                continue
+            # Its times moved: a file saved unchanged (`touch`, a checkout)
+            # is no change, and its content says so.
+            try:
+                same = now is not None and file_digest(source) == sha256
+            except (OSError, ValueError):
+                same = False
+            if not same:
+                raise CorpusError(f"{answer.path}: the document changed while natoqa was answering; run again")
+            known[answer.document] = (source, now, sha256)
 
     def single(self, question: str, fmt: str, no_color: bool = False) -> int:
         result = self.answer(question)

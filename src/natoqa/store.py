@@ -933,9 +933,10 @@ def _open_cached(location, warn) -> Index | None:
         return None
     refreshed = False
     folder = os.path.isdir(named)
+    seen = {}
     for entry in locator["documents"]:
         source, sha256, recorded, _ = entry
-        signature = corpusmod.file_signature(source)
+        signature = seen[source] = corpusmod.file_signature(source)
         if recorded is not None and list(signature[:5]) == recorded:
             continue
         # Changed, or recorded too soon after a change to be trusted: the
@@ -950,7 +951,7 @@ def _open_cached(location, warn) -> Index | None:
         if taken - max(mtime, ctime) >= RACY_NS:
             entry[2] = [size, mtime, ctime, ino, dev]
             refreshed = True
-    corpus = CachedCorpus(named, locator)
+    corpus = CachedCorpus(named, locator, seen)
     index = read_index(directory / f"index-{locator['key']}.nqi", locator["key"], corpus)
     if index is None:
         return None
@@ -966,8 +967,11 @@ class CachedCorpus:
     """A corpus known from the cache: its passages are read from their
     files only when asked for, and checked against the recorded sha256."""
 
-    def __init__(self, named: str, locator: dict):
+    def __init__(self, named: str, locator: dict, seen: dict | None = None):
         self.root = named
+        # Each document file's stat signature when the cache was found
+        # current (before any of its lines is read): see signed().
+        self._seen = seen or {}
         self.title = locator["title"]
         self.description = locator["description"]
         self.warnings = tuple(locator["warnings"])
@@ -981,6 +985,15 @@ class CachedCorpus:
 
     def files(self) -> tuple[str, ...]:
         return corpusmod.files_of(self.root, self._sources)
+
+    def signed(self) -> dict[str, tuple[str, tuple, str]]:
+        """As Corpus.signed: the signatures taken when the cache was checked
+        (a change before a document's lines are read shows in its sha256)."""
+        return {
+            doc_id: (source, tuple(self._seen[source][:5]), sha256)
+            for doc_id, _, sha256, source in getattr(self, "_docs", ())
+            if source in self._seen
+        }
 
     def _load_table(self, header: dict, sections: _Sections) -> None:
         docs = header["documents"]
