@@ -824,6 +824,59 @@ def test_full_disk_fails_with_one_line(args):
     assert (proc.returncode, proc.stderr) == (2, b"natoqa: error: cannot write output: No space left on device\n")
 
 
+def _unwritable_stderr(kind: str):
+    """A file descriptor for stderr that fails every write: /dev/full, or a
+    pipe whose reader has gone."""
+    if kind == "full":
+        return os.open("/dev/full", os.O_WRONLY)
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("kind", ["full", "closed pipe"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_stderr_that_cannot_be_written_loses_no_answer(kind, jobs):
+    # The first bad line's error on stderr raised: the batch ended with
+    # nothing on stdout (the answers before it were dropped), exit 2 for a
+    # full disk and 141 for a closed pipe, as if stdout's reader had gone.
+    lines = [Q, "bell\x07"] * 10 + [Q] * 5
+    stderr = _unwritable_stderr(kind)
+    try:
+        proc = subprocess.run(
+            [*NATOQA, "ask", "-", "--jsonl", "-j", jobs],
+            input="\n".join(lines).encode() + b"\n",
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    finally:
+        os.close(stderr)
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 2
+    assert [r["question"] for r in records] == lines
+    assert [r.get("error") for r in records[1:4:2]] == [
+        "the question holds a control character (U+0007) at column 5"
+    ] * 2
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_warning_stderr_cannot_take_does_not_stop_the_answer(tmp_path):
+    # The corpus's warning (an empty document) raised on a full stderr, and
+    # the question went unanswered: "cannot write output", exit 2.
+    root = make_corpus(tmp_path / "c", {"a.txt": "The budget was approved by the board.\n", "b.txt": ""})
+    stderr = _unwritable_stderr("full")
+    try:
+        proc = subprocess.run(
+            [*NATOQA, "ask", "-q", "--corpus", str(root), "Who approved the budget?"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    finally:
+        os.close(stderr)
+    assert (proc.returncode, proc.stdout.endswith(b"a.txt:1:1: The budget was approved by the board.\n")) == (0, True)
+
+
 @pytest.mark.parametrize("args", [["ask", Q], ["ask", Q, "-q"], ["docs"]], ids=["human", "quiet", "docs"])
 def test_closed_stdout_fails_with_one_line(args):
     proc = subprocess.run([*NATOQA, *args], stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))

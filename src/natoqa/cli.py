@@ -290,7 +290,7 @@ def _ranker(index, no_cache: bool):
 
     def progress(done: int, total: int) -> None:
         if done == 0 and total >= DENSE_NOTE_PASSAGES:
-            click.echo(f"natoqa: embedding {total:,} passages for --dense (kept in the cache)...", err=True)
+            _note(f"natoqa: embedding {total:,} passages for --dense (kept in the cache)...")
 
     return DenseRanker.load(index, use_cache=not no_cache, progress=progress, warn=_warn)
 
@@ -302,7 +302,19 @@ DENSE_NOTE_PASSAGES = 100
 def _warn(message: str) -> None:
     from natoqa.render import single_line
 
-    click.echo(single_line(f"natoqa: warning: {message}"), err=True)
+    _note(single_line(f"natoqa: warning: {message}"))
+
+
+def _note(line: str) -> None:
+    """A line on stderr that the results do not depend on (a warning, a
+    note). A stderr that cannot be written (a full disk, a closed pipe)
+    loses the line, not the run: raised, its OSError became "cannot write
+    output" (a closed pipe, 141 as if stdout's reader had gone) and the
+    answers still buffered for stdout were dropped."""
+    try:
+        click.echo(line, err=True)
+    except (OSError, ValueError):
+        pass
 
 
 # --jobs 0 starts one worker a CPU, up to this many: past it the parent's
@@ -423,7 +435,7 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
         if sys.stdin is None:  # started with `<&-`
             raise UsageError("cannot read questions: standard input is closed")
         if sys.stdin.isatty():
-            click.echo("natoqa: reading questions from the terminal, one a line; end with Ctrl-D.", err=True)
+            _note("natoqa: reading questions from the terminal, one a line; end with Ctrl-D.")
         if not jobs:
             from natoqa.workers import available
 

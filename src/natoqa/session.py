@@ -505,7 +505,13 @@ class Writer:
         from natoqa import render
 
         if sys.stderr is not None:
-            sys.stderr.write(f"natoqa: error: stdin line {line}: {message}\n")
+            # The line is also the record below (--jsonl, --json) and the
+            # exit code 2: a stderr that cannot be written (full, a closed
+            # pipe) must not end the batch and drop the answers before it.
+            try:
+                sys.stderr.write(f"natoqa: error: stdin line {line}: {message}\n")
+            except (OSError, ValueError):
+                pass
         if self.fmt == "jsonl":
             self.out.write(render.to_json({"question": text, "line": line, "error": message}) + "\n")
         elif self.fmt == "json":
