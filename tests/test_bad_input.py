@@ -1737,3 +1737,29 @@ def test_a_document_saved_unchanged_during_a_batch_does_not_stop_it(tmp_path):
     os.utime(root / "a.txt", (later, later))
     out, err = proc.communicate(b"Who approved the budget?\n", timeout=60)
     assert (proc.returncode, out.count(b":1:1: The budget"), err) == (0, 1, b"")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_non_blocking_stdin_is_read_to_its_end(jobs):
+    # A stdin left O_NONBLOCK (by the program that made the pipe) read as
+    # ended whenever no line had arrived yet: the batch answered the first
+    # question and exited 0, the rest unread. (Half a line then arrives too.)
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    proc = subprocess.Popen(
+        [*NATOQA, "ask", "-", "--jsonl", "-j", jobs], stdin=read, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(read)
+    try:
+        os.write(write, f"{Q}\n".encode())
+        time.sleep(1.0)  # long enough for the first answer: natoqa then finds no line waiting
+        os.write(write, b"Who is Jens ")
+        time.sleep(0.5)
+        os.write(write, b"Stoltenberg?\n" + f"{Q}\n".encode() * 12)
+    except BrokenPipeError:
+        pass  # natoqa took the pipe for ended and left: the output says what it answered
+    finally:
+        os.close(write)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, b"")
+    assert [json.loads(line)["question"] for line in out.splitlines()] == [Q] * 14

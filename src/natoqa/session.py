@@ -127,31 +127,35 @@ class Session:
         lines = _questions(_lines(stream, waiting))
         parallel = jobs > 1 and fmt in ("jsonl", "quiet") and self.ranker is None and hasattr(os, "fork")
         start = _offset(stream)
-        try:
-            code, unread = self._serial(lines, writer, SERIAL_FIRST)
-            if unread:
-                # How long the batch is, as far as can be told (the rest of a
-                # file; what a pipe already holds): what that many questions
-                # will need is loaded now, before any worker forks, so that
-                # the workers share it instead of each loading it later.
-                expect(
-                    self.index,
-                    _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
-                )
-                with collector_paused(last):
-                    later = (
-                        self._rest(lines, writer, waiting, jobs) if parallel else self._serial(lines, writer, None)[0]
+        # A stdin left non-blocking read as ended: see _blocking.
+        with _blocking(stream):
+            try:
+                code, unread = self._serial(lines, writer, SERIAL_FIRST)
+                if unread:
+                    # How long the batch is, as far as can be told (the rest of a
+                    # file; what a pipe already holds): what that many questions
+                    # will need is loaded now, before any worker forks, so that
+                    # the workers share it instead of each loading it later.
+                    expect(
+                        self.index,
+                        _lines_left(stream, start, SERIAL_FIRST) if start is not None else _lines_waiting(stream),
                     )
-                # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
-                code = max(code, later)
-        except (NatoqaError, KeyboardInterrupt):
-            # stdin failed, a document changed under the index (exit 3,
-            # "run again"), or Ctrl-C (exit 130): what was answered is still
-            # written, a --json array closed.
+                    with collector_paused(last):
+                        later = (
+                            self._rest(lines, writer, waiting, jobs)
+                            if parallel
+                            else self._serial(lines, writer, None)[0]
+                        )
+                    # Codes rank 2 (a bad line) over 1 (a question unanswered) over 0.
+                    code = max(code, later)
+            except (NatoqaError, KeyboardInterrupt):
+                # stdin failed, a document changed under the index (exit 3,
+                # "run again"), or Ctrl-C (exit 130): what was answered is still
+                # written, a --json array closed.
+                writer.close()
+                raise
             writer.close()
-            raise
-        writer.close()
-        return code
+            return code
 
     def _rest(self, lines, writer: Writer, waiting: _BeforeWait, jobs: int) -> int:
         """Answer the rest of the lines in `jobs` worker processes."""
@@ -256,6 +260,34 @@ def _collect() -> None:
     should they ever end in a cycle)."""
     gc.collect()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def _blocking(stream):
+    """stdin in blocking mode for the block, as it was after. A stdin left
+    non-blocking (O_NONBLOCK, set by the program that made the pipe, or on a
+    terminal another program shares) reads as its end whenever no line has
+    arrived yet: the batch answered the first questions and exited 0, the
+    rest unread (and a read that finds half a line returns that half)."""
+    try:
+        fd = stream.fileno()
+        was = os.get_blocking(fd)
+    except (AttributeError, OSError, ValueError):  # a test's BytesIO; no get_blocking (old Windows)
+        yield
+        return
+    if was:
+        yield
+        return
+    try:
+        os.set_blocking(fd, True)
+    except OSError:
+        yield  # left as it is: nothing better to do
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.set_blocking(fd, False)
 
 
 def _offset(stream) -> int | None:
