@@ -1763,3 +1763,28 @@ def test_a_non_blocking_stdin_is_read_to_its_end(jobs):
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (0, b"")
     assert [json.loads(line)["question"] for line in out.splitlines()] == [Q] * 14
+
+
+@pytest.mark.parametrize("args", [["--jsonl", "-j", "1"], ["--jsonl", "-j", "2"], ["--json"], []])
+def test_a_non_blocking_stdout_waits_for_a_slow_reader(args):
+    # A stdout left O_NONBLOCK failed the first write that found the pipe
+    # full: "cannot write output: write could not complete without
+    # blocking", exit 2, the output cut.
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    proc = subprocess.Popen([*NATOQA, "ask", "-", *args], stdin=subprocess.PIPE, stdout=write, stderr=subprocess.PIPE)
+    os.close(write)
+    proc.stdin.write(_questions(300))
+    proc.stdin.close()
+    time.sleep(1.5)  # the reader is slow: the pipe fills
+    out = b""
+    while chunk := os.read(read, 65536):
+        out += chunk
+    os.close(read)
+    assert (proc.wait(timeout=60), proc.stderr.read()) == (0, b"")
+    if args == ["--json"]:
+        assert len(json.loads(out)) == 300
+    elif args:
+        assert len(out.splitlines()) == 300
+    else:
+        assert out.count(b"nato-bolsters-eastern-flank.txt:15:1") == 300

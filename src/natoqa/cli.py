@@ -81,11 +81,13 @@ class NatoqaGroup(click.Group):
             # Started with stderr closed (`2>&-`): diagnostics, warnings and
             # progress have nowhere to go, and must not crash natoqa.
             sys.stderr = open(os.devnull, "w")  # lives as long as the process
+        made_blocking = None
         try:
             if sys.stdout is None:
                 # Started with stdout closed (`natoqa ... >&-`): every command
                 # prints results, so fail before doing the work.
                 raise OSError(errno.EBADF, "standard output is closed")
+            made_blocking = _blocking_stdout()
             _buffer_stdout()
             rv = super().main(args, prog_name or "natoqa", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
@@ -122,6 +124,8 @@ class NatoqaGroup(click.Group):
                 _silence_stdout()
         except Exception as exc:
             code = _internal(exc)
+        if made_blocking is not None:
+            _restore_nonblocking(made_blocking)
         if standalone_mode:
             _exit(code)
         return code
@@ -162,6 +166,37 @@ def _buffer_stdout() -> None:
     sys.stdout = io.TextIOWrapper(
         io.BufferedWriter(out.buffer), encoding=out.encoding, errors=out.errors, line_buffering=tty
     )
+
+
+def _blocking_stdout() -> int | None:
+    """Put stdout in blocking mode when it was left non-blocking (O_NONBLOCK,
+    by the program that made the pipe, or on a terminal shared with one that
+    set it); its file descriptor then, else None. Non-blocking, a write that
+    found the reader's pipe full failed: "cannot write output: write could
+    not complete without blocking", exit 2, the output cut, whenever the
+    reader was slower than natoqa."""
+    try:
+        fd = sys.stdout.fileno()
+        if os.get_blocking(fd):
+            return None
+        os.set_blocking(fd, True)
+    except (AttributeError, OSError, ValueError):  # not a file descriptor (a test's), or no get_blocking
+        return None
+    return fd
+
+
+def _restore_nonblocking(fd: int) -> None:
+    """stdout as natoqa found it, for the program that shares it; what is
+    buffered is written first, while writes still wait."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.set_blocking(fd, False)
+    except (OSError, ValueError):
+        pass
 
 
 def _exit(code: int) -> None:
