@@ -568,6 +568,27 @@ def test_record_in_place_refuses_a_read_only_file_before_the_run(runner, tiny_co
     assert path.read_text() == RECORDABLE and path.stat().st_mode & 0o777 == mode
 
 
+def test_record_in_place_refuses_a_pipe_before_the_run(tiny_corpus, tmp_path):
+    # `check /dev/stdin --record --in-place` (or `<(cat q.yaml)`) wrote the
+    # recorded text back into the pipe it had read: no one read it, natoqa
+    # said it was recorded and exited 0, and a text past the pipe's buffer
+    # blocked it for ever.
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "natoqa", "check", "/dev/stdin", "--corpus", str(tiny_corpus), "--record", "--in-place"],
+        input=RECORDABLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (
+        "natoqa: error: /dev/stdin: is not a regular file (a pipe or a device); --in-place rewrites a file: use -o NEW\n"
+    )
+
+
 def test_junit_refuses_a_read_only_report_and_writes_through_a_hard_link(runner, tiny_corpus, tmp_path):
     path = write(tmp_path, PASSING)
     report, other = tmp_path / "report.xml", tmp_path / "same-report.xml"

@@ -644,6 +644,19 @@ def refuse_read_only(path: str, found: os.stat_result) -> None:
         raise UsageError(f"{path}: cannot write: the file is read-only; make it writable first")
 
 
+def refuse_not_rewritable(path: str, found: os.stat_result) -> None:
+    """UsageError for a questions file --in-place cannot rewrite: a
+    read-only one, or one that is no file (`/dev/stdin`, `<(cat q.yaml)`).
+    A pipe's text was read to its end: written back into it, the recorded
+    text went to no reader and was lost while natoqa said it was recorded,
+    and a text over the pipe's buffer (64 KB) blocked natoqa for ever."""
+    import stat
+
+    if not stat.S_ISREG(found.st_mode):
+        raise UsageError(f"{path}: is not a regular file (a pipe or a device); --in-place rewrites a file: use -o NEW")
+    refuse_read_only(path, found)
+
+
 def _euid() -> int:
     return os.geteuid() if hasattr(os, "geteuid") else -1
 

@@ -647,7 +647,7 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
                 found = os.stat(f)
             except (OSError, ValueError):
                 continue  # read_check_file says what is wrong with it
-            checkmod.refuse_read_only(f, found)
+            checkmod.refuse_not_rewritable(f, found)
     if junit and os.path.exists(junit) and any(_same_file(junit, f) for f in files):
         # A slip of the fingers must not turn the user's questions into XML.
         raise UsageError(f"{junit}: is a questions file being checked; give --junit another path")
