@@ -1191,6 +1191,26 @@ CHECK_ERRORS = [
         "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not '1:30', "
         "which YAML reads as a number in base 60",
     ),
+    # YAML 1.1's octal: `line: 015` was checked as line 13, `top: 010` as 8.
+    (
+        "an octal line",
+        "questions:\n  - question: x\n    line: 015\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not '015', "
+        "which YAML reads as an octal number (write it without the leading 0)",
+    ),
+    (
+        "an octal line in a list",
+        "questions:\n  - question: x\n    line: [3, 015]\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a non-empty list of line numbers, "
+        "not a list whose item 2 is '015', which YAML reads as an octal number (write it without the leading 0)",
+    ),
+    (
+        "a line with a leading 0 and an 8",
+        "questions:\n  - question: x\n    line: 08\n",
+        "q.yaml:3: entry 1: 'line' must be a line number or a list of line numbers, not '08', "
+        "which YAML reads as text (write it without the leading 0)",
+    ),
+    ("an octal top", "top: 010\nquestions:\n  - question: x\n", "q.yaml:1: 'top' must be a whole number from 1 to 100"),
 ]
 
 

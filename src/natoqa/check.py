@@ -110,6 +110,11 @@ def read_check_file(path: str) -> CheckFile:
     return _validate(path, root, text)
 
 
+# YAML 1.1's octal integers, as PyYAML resolves them: a leading 0 makes
+# `015` the number 13, where a person wrote 15.
+_OCTAL = re.compile(r"[-+]?0[0-7_]+\Z")
+
+
 def _line(node) -> int:
     return node.start_mark.line + 1
 
@@ -131,6 +136,8 @@ def _scalar(node, tag: str):
         return None
     if tag == "int" and ":" in node.value:
         return None  # YAML 1.1's base 60: `line: 1:30` would be line 90
+    if tag == "int" and _OCTAL.match(node.value):
+        return None  # YAML 1.1's octal: `line: 015` would be line 13
     try:
         value = yaml.safe_load(node.value)
     except (yaml.YAMLError, ValueError):
@@ -154,10 +161,16 @@ def _kind(node) -> str:
             # is, not as the type its tag claims.
             if tag == "int" and ":" in node.value:
                 return f"{node.value[:40]!r}, which YAML reads as a number in base 60"
+            if tag == "int" and _OCTAL.match(node.value):
+                return f"{node.value[:40]!r}, which YAML reads as an octal number (write it without the leading 0)"
             if yaml.resolver.Resolver().resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
                 return f"a number of {len(node.value):,} characters"
             text = node.value if len(node.value) <= 40 else node.value[:40] + "…"
             return f"{text!r} tagged !!{tag}"
+    if node.tag == "tag:yaml.org,2002:str" and not node.style and re.fullmatch(r"[-+]?0[0-9_]+", node.value):
+        # `08`, unquoted (style None, or "" from libyaml): no octal number,
+        # so YAML 1.1 reads it as text.
+        return f"{node.value[:40]!r}, which YAML reads as text (write it without the leading 0)"
     return {
         "tag:yaml.org,2002:str": "a string",
         "tag:yaml.org,2002:int": "an integer",
@@ -263,8 +276,11 @@ def _case(path: str, index: int, node) -> Case:
             # does not say which, nor what it is.
             for n, item in enumerate(value_node.value, 1):
                 if _scalar(item, tag) is None:
+                    kind = _kind(item)
                     shown = f" ({item.value[:40]!r})" if isinstance(item, yaml.ScalarNode) else ""
-                    found = f"a list whose item {n} is {_kind(item)}{shown}"
+                    if shown and shown[2:-1] in kind:
+                        shown = ""  # said already: "'1:30', which YAML reads as..."
+                    found = f"a list whose item {n} is {kind}{shown}"
                     break
         return CheckFileError(f"{path}:{_line(value_node)}: {label}: '{key}' must be {expected}, not {found}")
 
