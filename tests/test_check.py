@@ -116,6 +116,26 @@ def test_a_question_over_several_lines_is_one_line_of_the_report(runner, tiny_co
     ]
 
 
+def test_an_id_or_an_answer_with_a_line_break_keeps_the_report_a_line_a_field(runner, tiny_corpus, tmp_path):
+    # Printed as written, `id: "x\nFAIL ..."` made a line that read as a
+    # failure of its own, and an answer's line break split 'expected:'.
+    path = write(
+        tmp_path,
+        'questions:\n  - question: "What does a saw cut?"\n    id: "saw\\nFAIL fake"\n    answers: ["cuts\\nstone"]\n',
+    )
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:3] == [
+        f"FAIL {path}:2: entry 1 (id saw\u240aFAIL fake): the quote holds none of the expected answers",
+        "  question: What does a saw cut?",
+        '  expected: any document  answers: "cuts stone"',
+    ]
+    assert len(result.stdout.splitlines()) == 5
+    # JSON keeps both as the file holds them.
+    [case] = json.loads(invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--json"]).stdout)["files"][0]["cases"]
+    assert (case["id"], case["expected"]["answers"]) == ("saw\nFAIL fake", ["cuts\nstone"])
+
+
 def test_a_quote_that_opens_with_a_quotation_mark_gets_no_second_one(runner, tmp_path):
     from .conftest import make_corpus
 

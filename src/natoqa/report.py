@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from natoqa.check import FileReport, Outcome
-from natoqa.render import one_line, quotation_marks, visible
+from natoqa.render import one_line, quotation_marks, single_line, visible
 
 
 def summary(reports: list[FileReport], seconds: float, min_pass_rate: float) -> dict:
@@ -56,7 +56,9 @@ def expected_text(outcome: Outcome) -> str:
     where = case.document or "any document"
     if case.lines:
         where += ":" + ",".join(str(n) for n in case.lines)
-    answers = ", ".join(f'"{a}"' for a in case.answers)
+    # An answer's line breaks are white space to the match (see
+    # natoqa.check.normalize): shown as spaces, they keep the line one.
+    answers = ", ".join(f'"{one_line(a) if _LINE_BREAK.search(a) else a}"' for a in case.answers)
     return visible(where + (f"  answers: {answers}" if answers else ""))
 
 
@@ -114,7 +116,9 @@ def human_lines(reports: list[FileReport], seconds: float, min_pass_rate: float,
         for o in r.outcomes:
             if o.passed:
                 continue
-            where = visible(f"{r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
+            # An id (`id: "a\nb"`) or a file name may hold a line break:
+            # shown as a picture, it cannot start a line of its own.
+            where = single_line(f"{r.check_file.path}:{o.case.yaml_line}: {o.case.label}: {o.why}")
             out.append(f"{style('FAIL', 'red')} {where}")
             out.append(f"  question: {visible(question_text(o))}")
             out.append(f"  expected: {expected_text(o)}")
@@ -122,7 +126,7 @@ def human_lines(reports: list[FileReport], seconds: float, min_pass_rate: float,
     for r in reports:
         # One file: its line carries the whole run's time (loading included).
         took = seconds if len(reports) == 1 else r.seconds
-        out.append(_summary_line(visible(r.check_file.path), list(r.outcomes), took, min_pass_rate, style))
+        out.append(_summary_line(single_line(r.check_file.path), list(r.outcomes), took, min_pass_rate, style))
     if len(reports) > 1:
         outcomes = [o for r in reports for o in r.outcomes]
         out.append(_summary_line("total", outcomes, seconds, min_pass_rate, style))
