@@ -329,6 +329,19 @@ def test_history_lives_in_xdg_data_home(monkeypatch, tmp_path):
     assert history_path() == tmp_path / ".local" / "share" / "natoqa" / "history"
 
 
+def test_a_relative_xdg_data_home_is_ignored(spawn, tiny_corpus, tmp_path):
+    # As the XDG spec says, and as the cache's XDG_CACHE_HOME is: taken as
+    # given, it wrote natoqa/history into the folder the prompt was opened in.
+    child = spawn(env={"NATOQA_CORPUS": str(tiny_corpus), "XDG_DATA_HOME": "data", "HOME": str(tmp_path / "home")})
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert not (tmp_path / "data").exists()
+    assert (tmp_path / "home" / ".local" / "share" / "natoqa" / "history").read_text().splitlines()[-1] == ":quit"
+
+
 def test_ask_without_a_question_reads_a_pipe(runner, tiny_corpus):
     from natoqa.cli import cli
 

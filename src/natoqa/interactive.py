@@ -36,8 +36,15 @@ ALIASES = {":exit": ":quit", ":?": ":help"}
 
 
 def history_path() -> Path:
-    """$XDG_DATA_HOME/natoqa/history, else ~/.local/share/natoqa/history."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    """$XDG_DATA_HOME/natoqa/history, else ~/.local/share/natoqa/history.
+
+    A relative XDG_DATA_HOME is ignored, as the XDG spec says and as the
+    cache's XDG_CACHE_HOME is (natoqa.store.cache_dir): taken as it was, it
+    put a `natoqa/history` folder in whatever folder the prompt was opened
+    in, and each folder had a history of its own."""
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "natoqa" / "history"
 
 
