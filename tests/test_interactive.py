@@ -263,6 +263,30 @@ def test_json_prints_the_record_ask_json_prints(repl):
     assert out(repl.err) == ["JSON output on", "JSON output off"]
 
 
+def test_on_and_off_set_a_toggle_and_other_arguments_are_refused(repl):
+    # The argument was ignored: `:json off` with JSON off turned it on, and
+    # `:quit now` or `:docs birds` did what the bare command does.
+    repl.handle(":json off")
+    repl.handle(":json on")
+    repl.handle(":j ON")
+    repl.handle(":explain off")
+    assert (repl.json, repl.session.explain) == (True, False)
+    repl.handle(":json maybe")
+    repl.handle(":quit now")
+    repl.handle(":docs birds")
+    assert (repl.json, repl.done) == (True, False)
+    assert out(repl.console) == []
+    assert out(repl.err) == [
+        "JSON output off",
+        "JSON output on",
+        "JSON output on",
+        "explanations off",
+        "natoqa: error: :json takes on, off or nothing (to turn it over), not 'maybe'",
+        "natoqa: error: :quit takes no argument, not 'now'",
+        "natoqa: error: :docs takes no argument, not 'birds'",
+    ]
+
+
 def test_explain_adds_the_numbers(repl):
     repl.handle(":explain")
     repl.handle("what cuts wood")
@@ -298,8 +322,8 @@ def test_help_lists_every_command_with_its_state(repl):
     assert out(repl.err) == [
         "Type a question and press Enter. Commands:",
         "  :top N     show N answers per question (now 1)",
-        "  :explain   show why each passage and sentence won (now off)",
-        "  :json      print the JSON record instead (now off)",
+        "  :explain   show why each passage and sentence won (now off; or :explain on|off)",
+        "  :json      print the JSON record instead (now off; or :json on|off)",
         "  :docs      list the corpus documents",
         "  :help      this help",
         "  :quit      leave (Ctrl-D does too)",

@@ -25,8 +25,8 @@ MAX_TOP = 100
 HELP = """\
 Type a question and press Enter. Commands:
   :top N     show N answers per question (now {top})
-  :explain   show why each passage and sentence won (now {explain})
-  :json      print the JSON record instead (now {json})
+  :explain   show why each passage and sentence won (now {explain}; or :explain on|off)
+  :json      print the JSON record instead (now {json}; or :json on|off)
   :docs      list the corpus documents
   :help      this help
   :quit      leave (Ctrl-D does too)"""
@@ -129,6 +129,20 @@ class Repl:
             self.error(f"unknown command {name!r}; the commands are {known}")
             return
         name = matches[0]
+        flip = True  # for :explain and :json
+        if arg and name in (":explain", ":json"):
+            # Each turns its setting over; told on or off, it sets it. An
+            # argument was ignored: `:json off`, typed with JSON off, turned
+            # it on.
+            if arg.lower() not in ("on", "off"):
+                self.error(f"{name} takes on, off or nothing (to turn it over), not {arg!r}")
+                return
+            flip = (arg.lower() == "on") != (self.session.explain if name == ":explain" else self.json)
+        elif arg and name != ":top":
+            # Not ignored either: `:docs birds` or `:quit now` did what the
+            # bare command does, as if the rest had been understood.
+            self.error(f"{name} takes no argument, not {arg!r}")
+            return
         if name == ":top":
             if not arg:
                 self.note(f"showing {self.session.top} answer(s) per question")
@@ -141,10 +155,12 @@ class Repl:
             self.session.top = int(arg)
             self.note(f"showing {self.session.top} answer(s) per question")
         elif name == ":explain":
-            self.session.explain = not self.session.explain
+            if flip:
+                self.session.explain = not self.session.explain
             self.note("explanations " + ("on" if self.session.explain else "off"))
         elif name == ":json":
-            self.json = not self.json
+            if flip:
+                self.json = not self.json
             self.note("JSON output " + ("on" if self.json else "off"))
         elif name == ":docs":
             if self.current():
