@@ -609,6 +609,38 @@ def test_record_in_place_refuses_a_pipe_before_the_run(tiny_corpus, tmp_path):
     )
 
 
+@pytest.mark.parametrize("where", ["folder", "missing/r.xml", "file/r.xml", "read-only.xml"])
+@pytest.mark.parametrize("option", ["--junit", "-o"])
+def test_a_report_or_output_that_cannot_be_written_is_refused_before_the_run(
+    runner, tiny_corpus, tmp_path, monkeypatch, option, where
+):
+    # They were found once every question was answered: a run of minutes
+    # (--dense, a large corpus) for an error it could have said at once.
+    from natoqa import check as checkmod
+
+    path = write(tmp_path, RECORDABLE)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    (tmp_path / "read-only.xml").write_text("old")
+    (tmp_path / "read-only.xml").chmod(0o444)
+    runs = []
+    monkeypatch.setattr(checkmod, "run", lambda *a, **k: runs.append(a))
+    target = str(tmp_path / where)
+    extra = ["--record", "-o", target] if option == "-o" else ["--junit", target]
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), *extra])
+    assert (result.exit_code, result.stdout, runs) == (2, "", [])
+    message = {
+        "folder": "is a folder; give a file path",
+        "missing/r.xml": "cannot write: No such file or directory",
+        "file/r.xml": "cannot write: Not a directory",
+        "read-only.xml": "cannot write: the file is read-only; make it writable first",
+    }[where]
+    if option == "-o" and where in ("folder", "read-only.xml"):
+        message = "already exists; --record writes only to a new file (or use --in-place)"
+    assert result.stderr == f"natoqa: error: {target}: {message}\n"
+    assert path.read_text() == RECORDABLE
+
+
 def test_junit_refuses_a_read_only_report_and_writes_through_a_hard_link(runner, tiny_corpus, tmp_path):
     path = write(tmp_path, PASSING)
     report, other = tmp_path / "report.xml", tmp_path / "same-report.xml"

@@ -619,6 +619,34 @@ def write_atomically(path: str, text: str) -> None:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
+def refuse_unwritable(path: str) -> None:
+    """UsageError, before the run, for a report or a new questions file
+    write_atomically would refuse after it: a folder, a path into a folder
+    that is missing or is no folder, a read-only file. Found only once the
+    answers were in, they cost a run that can take minutes (--dense, a
+    large corpus) and gave nothing for it. write_atomically still checks:
+    the disk can change while the run goes on."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder; give a file path")
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:  # a symlink loop, a path through a file
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if found is not None:
+        refuse_read_only(path, found)
+        return
+    # A new file (or a dangling symlink's target): its folder must be one.
+    folder = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(folder):
+        try:
+            os.stat(folder)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise UsageError(f"{path}: cannot write: {folder} is not a folder")
+
+
 def _replace(path: str, found: os.stat_result | None, text: str) -> None:
     """Put the new text in the regular file at path (`found`, its stat, None if new)."""
     from natoqa.store import write_atomic

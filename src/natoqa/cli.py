@@ -651,6 +651,9 @@ def check(ctx, files, min_pass_rate, as_json, junit, record, in_place, output, n
     if junit and os.path.exists(junit) and any(_same_file(junit, f) for f in files):
         # A slip of the fingers must not turn the user's questions into XML.
         raise UsageError(f"{junit}: is a questions file being checked; give --junit another path")
+    for target in (junit, output):
+        if target is not None:
+            checkmod.refuse_unwritable(target)  # before the run, not after it
     started = time.perf_counter()
     check_files = [checkmod.read_check_file(f) for f in files]
     from click.core import ParameterSource
