@@ -378,7 +378,7 @@ def test_ask_without_a_question_reads_a_pipe(runner, tiny_corpus):
 # answered from the corpus as its files are then, never from lines that moved.
 
 
-def _reopening_repl(root, use_cache: bool):
+def _reopening_repl(root, use_cache: bool, before_prompt=None):
     from rich.console import Console
 
     from natoqa.store import open_index
@@ -392,7 +392,10 @@ def _reopening_repl(root, use_cache: bool):
         calls.append(1)
         return open_index(str(root), use_cache=use_cache), None
 
-    loop = Repl(Session(open_index(str(root), use_cache=use_cache)), console(), console(), reopen)
+    session = Session(open_index(str(root), use_cache=use_cache))
+    if before_prompt is not None:
+        before_prompt()  # after the corpus was read, before the prompt looks at its files
+    loop = Repl(session, console(), console(), reopen)
     return loop, calls
 
 
@@ -418,6 +421,28 @@ def test_an_edited_document_is_answered_as_it_is_now(tiny_corpus, use_cache):
     assert tools.read_text(encoding="utf-8").splitlines()[quote["start_line"] - 1].endswith(quote["text"])
     assert calls == [1]
     assert out(loop.err)[-1] == "the corpus changed; now Test corpus: 2 documents, 6 passages"
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_document_edited_while_the_corpus_was_read_is_answered_as_it_is_now(tiny_corpus, use_cache):
+    # The edit came after the document was read but before the prompt took
+    # the files' signatures (while a large corpus loads, or --dense embeds
+    # it): the answer's own check found the change, and every question
+    # after met "the document changed ...; run again", the corpus never
+    # opened again since the signatures the prompt compares said nothing.
+    tools = tiny_corpus / "tools.txt"
+
+    def edit():
+        tools.write_text("Tools\n\nA drill makes holes.\n\nA hammer drives nails. A saw cuts wood.\n", encoding="utf-8")
+
+    loop, calls = _reopening_repl(tiny_corpus, use_cache, before_prompt=edit)
+    loop.handle(":json")
+    for _ in range(2):
+        loop.handle("What does a saw cut?")
+        quote = _last_json(loop)["answers"][0]["quote"]
+        assert (quote["start_line"], quote["text"]) == (5, "A saw cuts wood.")
+    assert calls == [1]
+    assert out(loop.err)[-2:] == ["JSON output on", "the corpus changed; now Test corpus: 2 documents, 6 passages"]
 
 
 def test_a_corpus_broken_by_an_edit_is_said_and_answered_again_once_mended(tiny_corpus):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from natoqa import corpus as corpusmod
-from natoqa.errors import NatoqaError
+from natoqa.errors import CorpusError, NatoqaError
 from natoqa.render import visible
 from natoqa.session import Session
 
@@ -104,7 +104,20 @@ class Repl:
         if not self.current():
             return
         try:
-            result = self.session.answer(line)
+            try:
+                result = self.session.answer(line)
+            except CorpusError:
+                if self.reopen is None:
+                    raise
+                # A document the answer quotes changed since it was read,
+                # though the files' signatures say nothing: the prompt took
+                # them after the change (made while the corpus was read, or
+                # --dense embedded it), and every question would meet this
+                # again. The corpus is opened again, the question asked of it.
+                self.seen = ()
+                if not self.current():
+                    return
+                result = self.session.answer(line)
         except NatoqaError as exc:
             self.error(str(exc))
             return
