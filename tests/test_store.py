@@ -227,6 +227,21 @@ def test_an_unwritable_cache_folder_still_answers_with_one_warning(runner, tiny_
     )
 
 
+def test_a_cache_problem_is_said_once_a_run_in_every_run(runner, tiny_corpus, tmp_path, monkeypatch):
+    # The folders warned about were kept for the process: a second run in
+    # it (natoqa called as a library, a test) said nothing of the problem.
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("NATOQA_CACHE_DIR", str(blocker / "cache"))
+    warning = (
+        f"natoqa: warning: cannot write the index cache in {blocker / 'cache'}: "
+        "a file is in the way (the cache needs a folder there)\n"
+    )
+    for _ in range(2):
+        result = runner.invoke(cli, ["ask", "What cuts wood?", "-q", "--corpus", str(tiny_corpus)])
+        assert (result.exit_code, result.stderr) == (0, warning)
+
+
 def test_a_cache_problem_is_said_once_for_every_corpus_of_a_check(runner, tiny_corpus, tmp_path, monkeypatch):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("")

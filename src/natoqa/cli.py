@@ -82,6 +82,9 @@ class NatoqaGroup(click.Group):
             # progress have nowhere to go, and must not crash natoqa.
             sys.stderr = open(os.devnull, "w")  # lives as long as the process
         made_blocking = None
+        store = sys.modules.get("natoqa.store")  # not imported for a run that needs no cache
+        if store is not None:
+            store.forget_warnings()
         try:
             if sys.stdout is None:
                 # Started with stdout closed (`natoqa ... >&-`): every command

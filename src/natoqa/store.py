@@ -158,10 +158,16 @@ def save_in_cache(directory: Path, corpus, write, warn, what: str = "the index c
     return True
 
 
-# The cache folders already warned about in this process. A cache problem
-# is said once: `check` indexes each of its corpora, and each would meet
-# the same full disk or file in the way, a line each.
+# The cache folders already warned about in this run. A cache problem is
+# said once: `check` indexes each of its corpora, and each would meet the
+# same full disk or file in the way, a line each.
 _WARNED: set[str] = set()
+
+
+def forget_warnings() -> None:
+    """A new run (natoqa.cli's main) says its cache problems again: a
+    process may make many runs (natoqa called as a library, the tests)."""
+    _WARNED.clear()
 
 
 def _warn_once(warn, directory: Path, message: str) -> None:
