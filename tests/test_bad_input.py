@@ -616,8 +616,9 @@ def test_a_byte_order_mark_on_stdin_is_not_part_of_the_first_question(runner, jo
 def test_stdin_lines_may_end_in_a_lone_cr_as_a_documents_do(runner, jobs):
     # A file saved with CR line ends was one line, refused: "control
     # character (U+000D)". Lines are numbered as an editor (and a
-    # document's citations) number them; 40 lines of 60 bytes are more
-    # than one read of MAX_LINE_BYTES.
+    # document's citations) number them. The 40 questions come in one read
+    # (up to the first LF); the 100,000-byte line, ended by a lone CR, takes
+    # more than one read of READ_BYTES.
     questions = [Q, "What does Putin want?"] * 20
     stdin = "\r".join(questions).encode() + b"\r\r\nbell\x07\r" + b"x" * 100_000 + b"\rWho is Jens Stoltenberg?"
     result = invoke(runner, ["ask", "-", "--jsonl", "-j", jobs], input=stdin)
