@@ -654,6 +654,25 @@ def test_junit_refuses_a_read_only_report_and_writes_through_a_hard_link(runner,
     assert result.stderr == f"natoqa: error: {report}: cannot write: the file is read-only; make it writable first\n"
 
 
+def test_junit_refuses_a_read_only_report_before_the_run(runner, tiny_corpus, tmp_path, monkeypatch):
+    # It was refused once every question had been answered (minutes, on a
+    # large file), as --in-place's read-only file is not.
+    from natoqa import check as checkmod
+
+    def run(*args, **kwargs):
+        raise AssertionError("the questions were answered")
+
+    monkeypatch.setattr(checkmod, "run", run)
+    path = write(tmp_path, PASSING)
+    report = tmp_path / "report.xml"
+    report.write_text("old")
+    report.chmod(0o444)
+    result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--junit", str(report)])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"natoqa: error: {report}: cannot write: the file is read-only; make it writable first\n"
+    assert report.read_text() == "old"
+
+
 def test_a_failed_write_through_names_the_copy_of_the_new_text(runner, tiny_corpus, tmp_path, monkeypatch):
     # Writing into the file is not atomic: what it should hold is kept beside it.
     import errno
