@@ -471,3 +471,13 @@ def test_a_document_saved_unchanged_is_opened_again_without_a_note(tiny_corpus):
     assert calls == [1]  # once: the new times are the ones seen after
     assert out(loop.err) == []
     assert loop.console.file.getvalue().count("A saw cuts wood.") == 6  # quote and passage, three times
+
+
+@pytest.mark.parametrize("line", ["quit", "Exit", "help"])
+def test_a_command_without_its_colon_gets_a_hint_not_an_answer(repl, line):
+    # Typed as a shell or Python's REPL takes them, they were asked as
+    # questions: "No answer", or a passage that happens to hold the word.
+    repl.handle(line)
+    assert out(repl.err) == [f"commands start with ':' (:{line.lower()}); :help lists them"]
+    assert out(repl.console) == []
+    assert not repl.done

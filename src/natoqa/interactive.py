@@ -101,6 +101,11 @@ class Repl:
         if line.startswith(":"):
             self.command(line)
             return
+        if line.lower() in _BARE_COMMANDS:
+            # "quit" or "help" typed as a shell or a REPL takes them: no
+            # question, and answering it found a passage on the word.
+            self.note(f"commands start with ':' (:{line.lower()}); :help lists them")
+            return
         if not self.current():
             return
         try:
@@ -211,6 +216,10 @@ class Repl:
         from rich.text import Text
 
         self.err.print(Text(f"natoqa: error: {visible(message)}", style="bold"))
+
+
+# Commands typed without their colon: no question is one word of these.
+_BARE_COMMANDS = frozenset(("help", "quit", "exit"))
 
 
 def _size(corpus) -> str:
