@@ -740,3 +740,15 @@ def test_squad_2_s_form_of_an_unanswerable_question_is_read(runner, tiny_corpus,
     path = write(tmp_path, "questions:\n" + entry.format(q="Who painted the moon?", line=3))
     result = invoke(runner, [str(path), "--corpus", str(tiny_corpus)])
     assert result.exit_code == 0, result.stderr
+
+
+def test_record_counts_its_entries_in_words_that_agree(runner, tiny_corpus, tmp_path):
+    # "for 1 entries": the count and its noun now agree.
+    one = 'questions:\n  - question: "Which bird has the longest wingspan?"\n'
+    two = one + '  - question: "What does a saw cut?"\n    answers: ["cuts wood"]\n'
+    for text, said in ((one, "for 1 entry in"), (two, "for 2 entries in")):
+        path = write(tmp_path, text)
+        new = tmp_path / f"recorded-{len(text)}.yaml"
+        result = invoke(runner, [str(path), "--corpus", str(tiny_corpus), "--record", "-o", str(new)])
+        assert result.exit_code == 0, result.stderr
+        assert said in result.stderr

@@ -771,8 +771,9 @@ def _record(checkmod, reports, in_place: bool, output: str | None) -> int:
             # Written first: a path that cannot be written shows no change.
             checkmod.write_atomically(target, recording.new_text)
             click.echo("".join(diff), nl=False)
+            n = len(recording.recorded)
             click.echo(
-                f"natoqa: recorded where the answer is (document, line) for {len(recording.recorded)} entries in {target}",
+                f"natoqa: recorded where the answer is (document, line) for {n} entr{'y' if n == 1 else 'ies'} in {target}",
                 err=True,
             )
             if recording.moved:
