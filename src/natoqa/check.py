@@ -599,14 +599,7 @@ def write_atomically(path: str, text: str) -> None:
     was, and leave its reader waiting."""
     import stat
 
-    if path.endswith(("/", os.sep)) or os.path.isdir(path):
-        raise UsageError(f"{path}: is a folder; give a file path")
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        found = None
-    except OSError as exc:  # a symlink loop, a path through a file
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    found = _write_target(path)
     try:
         if found is not None and not stat.S_ISREG(found.st_mode):
             with open(path, "a", encoding="utf-8") as f:
@@ -619,6 +612,19 @@ def write_atomically(path: str, text: str) -> None:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
+def _write_target(path: str) -> os.stat_result | None:
+    """The stat of a file natoqa is to write, None when it is new;
+    UsageError for a folder, a symlink loop or a path through a file."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder; give a file path")
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a symlink loop, a path through a file
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
 def refuse_unwritable(path: str) -> None:
     """UsageError, before the run, for a report or a new questions file
     write_atomically would refuse after it: a folder, a path into a folder
@@ -626,14 +632,7 @@ def refuse_unwritable(path: str) -> None:
     answers were in, they cost a run that can take minutes (--dense, a
     large corpus) and gave nothing for it. write_atomically still checks:
     the disk can change while the run goes on."""
-    if path.endswith(("/", os.sep)) or os.path.isdir(path):
-        raise UsageError(f"{path}: is a folder; give a file path")
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        found = None
-    except OSError as exc:  # a symlink loop, a path through a file
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    found = _write_target(path)
     if found is not None:
         refuse_read_only(path, found)
         return
