@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= How many troops is the U.S. sending to Poland?
+# The question reaches natoqa through the environment, never through the
+# recipe's shell line: quoted there, a QUESTION with a double quote, a
+# backtick or $( ) ran as shell (`make run QUESTION='`touch x`'` made x) and
+# one with a line break failed. $(value ...) keeps make from expanding it
+# either, so `$HOME` is asked as typed.
+export NATOQA_MAKE_QUESTION := $(value QUESTION)
 # The seed questions gate: a ratchet at the pass rate natoqa reaches today
 # (28 of 38; the paraphrases it misses have no lexical link to the article).
 # Raise it as answers improve; a change that loses a passing question fails CI.
@@ -27,7 +33,7 @@ bytecode: $(STAMP)
 
 ## run: ask the seed article a sample question
 run: $(STAMP) bytecode
-	$(BIN)/natoqa ask "$(QUESTION)"
+	$(BIN)/natoqa ask "$$NATOQA_MAKE_QUESTION"
 
 ## test: the seed questions as a CI gate, then the whole test suite
 # The seed gate runs first so that pytest's summary is the run's closing line.

@@ -1,0 +1,73 @@
+"""The Makefile and the benchmark scripts, as a newcomer runs them.
+
+The Makefile's targets run against a stand-in virtual environment (VENV=
+a folder in tmp_path whose bin/ holds scripts that print their arguments),
+so no test creates a venv or installs anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+
+
+def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`make -s ARGS` in the repository, clear of the make that may run the suite."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "QUESTION")}
+    clean.update(env or {})
+    return subprocess.run(
+        ["make", "-s", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def fake_venv(tmp_path) -> Path:
+    """A set-up .venv as far as make can tell: its stamp, and a natoqa that
+    prints each argument on a line of its own and a python that does nothing."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name, body in {"natoqa": 'printf "%s\\n" "$@"', "python": "exit 0"}.items():
+        script = venv / "bin" / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    (venv / ".installed").touch()
+    return venv
+
+
+@needs_make
+@pytest.mark.parametrize(
+    "question",
+    [
+        'Who is "Jens" Stoltenberg?',
+        "What does Putin's `touch {marker}` want?",
+        "What does $(touch {marker}) cost?",
+        "Is $HOME or $$HOME or ${{HOME}} asked as typed?",
+        "a first line\nand a second",
+        "it's 'quoted'; echo injected",
+    ],
+)
+def test_make_run_asks_the_question_as_typed_and_runs_none_of_it(fake_venv, tmp_path, question):
+    marker = tmp_path / "ran"
+    question = question.format(marker=marker)
+    done = make("run", f"VENV={fake_venv}", f"QUESTION={question}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"ask\n{question}\n"
+    assert not marker.exists()
+
+
+@needs_make
+def test_make_run_asks_the_default_question(fake_venv):
+    done = make("run", f"VENV={fake_venv}")
+    assert done.stdout == "ask\nHow many troops is the U.S. sending to Poland?\n"
