@@ -15,7 +15,16 @@ export NATOQA_MAKE_QUESTION := $(value QUESTION)
 # Raise it as answers improve; a change that loses a passing question fails CI.
 SEED_MIN_PASS_RATE ?= 0.73
 
-.PHONY: run test lint format bench bench-quick bench-speed fuzz screenshot clean bytecode
+.PHONY: help run test lint format bench bench-quick bench-speed fuzz screenshot clean bytecode
+
+# `make` alone lists the targets: the first rule below, the venv's stamp,
+# would otherwise be the default and set up .venv without a word of why.
+.DEFAULT_GOAL := help
+
+## help: list these targets (what `make` alone does)
+help:
+	@awk '/^## / { i = index($$0, ": "); printf "  make %-12s %s\n", substr($$0, 4, i - 4), substr($$0, i + 2) }' \
+		$(firstword $(MAKEFILE_LIST))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +54,12 @@ test: $(STAMP) bytecode
 	$(BIN)/natoqa check seeds/questions.yaml --min-pass-rate $(SEED_MIN_PASS_RATE)
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
+## lint: ruff check and ruff format --check
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+## format: ruff format, then ruff check --fix
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
@@ -57,6 +68,7 @@ format: $(STAMP)
 bench: $(STAMP) bytecode
 	$(BIN)/python bench/quality.py --full
 
+## bench-quick: the same on a sample of the questions
 bench-quick: $(STAMP) bytecode
 	$(BIN)/python bench/quality.py
 
@@ -74,5 +86,6 @@ fuzz: $(STAMP) bytecode
 	NATOQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 	$(BIN)/python bench/fuzz.py --examples $(FUZZ_EXAMPLES)
 
+## clean: remove .venv, build/, dist/ and .pytest_cache/
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -71,3 +71,21 @@ def test_make_run_asks_the_question_as_typed_and_runs_none_of_it(fake_venv, tmp_
 def test_make_run_asks_the_default_question(fake_venv):
     done = make("run", f"VENV={fake_venv}")
     assert done.stdout == "ask\nHow many troops is the U.S. sending to Poland?\n"
+
+
+@needs_make
+@pytest.mark.parametrize("args", [(), ("help",)])
+def test_make_alone_lists_the_targets_and_sets_up_nothing(tmp_path, args):
+    venv = tmp_path / "venv"
+    done = make(*args, f"VENV={venv}")
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[1] for line in done.stdout.splitlines()]
+    assert {"run", "test", "lint", "format", "bench", "bench-quick", "bench-speed", "fuzz", "clean"} <= set(listed)
+    assert not venv.exists()
+
+
+def test_every_target_of_the_makefile_is_in_its_help():
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = set(next(line for line in text.splitlines() if line.startswith(".PHONY:")).split()[1:])
+    helped = {line[3:].split(":")[0] for line in text.splitlines() if line.startswith("## ")}
+    assert phony - {"bytecode"} == helped
