@@ -26,8 +26,16 @@ help:
 	@awk '/^## / { i = index($$0, ": "); printf "  make %-12s %s\n", substr($$0, 4, i - 4), substr($$0, i + 2) }' \
 		$(firstword $(MAKEFILE_LIST))
 
+# PYTHON is checked first (3.10, pyproject.toml's requires-python): an older
+# one failed only in pip's install, with a .venv of that Python left behind
+# that a later run with the right PYTHON reused and failed in again.
+# --clear starts a venv an earlier run left unfinished afresh.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2]); sys.exit(sys.version_info < (3, 10))' 2>/dev/null) || { \
+		if [ -n "$$v" ]; then why="is Python $$v"; else why="cannot be run"; fi; \
+		echo "natoqa needs Python 3.10 or newer: $(PYTHON) $$why;" \
+			"name another with PYTHON=, as in: make $(or $(MAKECMDGOALS),run) PYTHON=python3.12" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)

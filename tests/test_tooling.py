@@ -89,3 +89,51 @@ def test_every_target_of_the_makefile_is_in_its_help():
     phony = set(next(line for line in text.splitlines() if line.startswith(".PHONY:")).split()[1:])
     helped = {line[3:].split(":")[0] for line in text.splitlines() if line.startswith("## ")}
     assert phony - {"bytecode"} == helped
+
+
+def fake_python(folder: Path, version: str) -> Path:
+    """A python that answers the Makefile's version check as `version` does
+    and, asked for anything else, logs its arguments and fails (so make stops
+    there, before pip)."""
+    major, minor = version.split(".")
+    script = folder / f"python{version}"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -c ]; then echo {version}; [ {major} -gt 3 ] || [ {minor} -ge 10 ]; exit; fi\n'
+        f'echo "$@" >> "{folder}/log"; exit 1\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@needs_make
+@pytest.mark.parametrize(
+    ("python", "why"), [("3.9", "is Python 3.9"), (None, "cannot be run")], ids=["too old", "missing"]
+)
+def test_make_refuses_an_unsupported_python_before_making_the_venv(tmp_path, python, why):
+    command = str(fake_python(tmp_path, python) if python else tmp_path / "no-such-python")
+    venv = tmp_path / "venv"
+    done = make("run", f"VENV={venv}", f"PYTHON={command}")
+    assert done.returncode != 0
+    assert f"natoqa needs Python 3.10 or newer: {command} {why}; name another with PYTHON=" in done.stderr
+    assert "make run PYTHON=python3.12" in done.stderr
+    assert not venv.exists() and not (tmp_path / "log").exists()
+
+
+@needs_make
+def test_make_starts_a_venv_left_unfinished_afresh(tmp_path):
+    python = fake_python(tmp_path, "3.12")
+    venv = tmp_path / "venv"
+    done = make("test", f"VENV={venv}", f"PYTHON={python}")
+    assert done.returncode != 0
+    assert (tmp_path / "log").read_text() == f"-m venv --clear {venv}\n"
+
+
+def test_the_makefiles_python_check_is_pyprojects_requires_python():
+    import re
+
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    major, minor = re.search(r'^requires-python = ">=(\d+)\.(\d+)"$', pyproject, re.M).groups()
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"sys.version_info < ({major}, {minor})" in makefile
+    assert f"natoqa needs Python {major}.{minor} or newer" in makefile
