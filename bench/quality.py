@@ -298,6 +298,11 @@ def main(argv=None) -> int:
         help="with --dense: ANSWER_MAXSIM instead of the default (below -10: never withdraw a lexical answer)",
     )
     args = parser.parse_args(argv)
+    # Before --dense's model is loaded: without the data there is nothing to
+    # re-rank, and a missing model would fail a run that should skip.
+    if not SQUAD2.is_dir() or not SQUAD1.is_dir():
+        print(f"bench/quality.py: benchmark data not found at {BENCH}; skipping", file=sys.stderr)
+        return 0
     if args.dense:
         from natoqa import dense
 
@@ -309,9 +314,6 @@ def main(argv=None) -> int:
             options["answer_maxsim"] = None if args.dense_answer_maxsim < -10 else args.dense_answer_maxsim
         DENSE.update(encoder=dense.Encoder.load(folder), folder=folder, known={}, rankers={}, options=options)
     only = set(args.only.split(","))
-    if not SQUAD2.is_dir() or not SQUAD1.is_dir():
-        print(f"bench/quality.py: benchmark data not found at {BENCH}; skipping", file=sys.stderr)
-        return 0
     name = "questions.yaml" if args.full else "questions-small.yaml"
 
     def pick(qs):

@@ -36,8 +36,11 @@ ratio to the import floor measured in the same run, interleaved with it.
   (max RSS of the natoqa process, from wait4).
 
 The benchmark data lives outside the project, in ../shared/bench relative
-to the repository root; the sections that need it are skipped with a
-message when it is absent.
+to the repository root. Without it the script says so and exits 0, as
+quality.py does (it would otherwise spend a minute or more, and install
+scipy into bench/.work, measuring the seed corpus alone); --without-data
+measures what needs none: start-up, the scipy venv, the seed corpus's
+batch and instructions.
 """
 
 from __future__ import annotations
@@ -312,7 +315,19 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--scipy-venv", help="bin/ folder of an existing venv with natoqa and scipy to use instead")
     parser.add_argument("--save", help="also write the figures as JSON to this file")
+    parser.add_argument(
+        "--without-data",
+        action="store_true",
+        help="without ../shared/bench, measure what needs no data instead of skipping",
+    )
     args = parser.parse_args(argv)
+    if not (SQUAD2.is_dir() and SQUAD1.is_dir()) and not args.without_data:
+        print(
+            f"speed.py: benchmark data not found at {BENCH}; skipping"
+            " (--without-data measures start-up and the seed corpus alone)",
+            file=sys.stderr,
+        )
+        return 0
     runs = args.runs or (3 if args.quick else 7)
     sizes = [int(s) for s in (args.sizes or ("1000,10000" if args.quick else "1000,10000,100000")).split(",")]
     skip = set(filter(None, args.skip.split(",")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,55 @@ def test_the_makefiles_python_check_is_pyprojects_requires_python():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert f"sys.version_info < ({major}, {minor})" in makefile
     assert f"natoqa needs Python {major}.{minor} or newer" in makefile
+
+
+def bench_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def no_bench_data(monkeypatch, tmp_path):
+    """The benchmark data absent, and no process started: a skip starts none."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args[:1]}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+    def absent(module):
+        bench = tmp_path / "shared" / "bench"
+        for name, path in {"BENCH": bench, "SQUAD2": bench / "squad-dev", "SQUAD1": bench / "squad-dev-v1.1"}.items():
+            monkeypatch.setattr(module, name, path)
+        return module
+
+    return absent
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("quality", []),  # make bench-quick
+        ("quality", ["--full"]),  # make bench
+        ("quality", ["--dense"]),  # would load the model before finding no data
+        ("speed", []),  # make bench-speed
+        ("speed", ["--quick"]),
+    ],
+)
+def test_a_benchmark_without_its_data_says_so_and_exits_0(no_bench_data, tmp_path, capsys, script, args):
+    module = no_bench_data(bench_script(script))
+    if script == "speed":
+        module.WORK = tmp_path / "work"
+    assert module.main(args) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"benchmark data not found at {tmp_path / 'shared' / 'bench'}; skipping" in err
+    if script == "speed":
+        assert "--without-data" in err
+        assert not module.WORK.exists()
