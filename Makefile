@@ -94,6 +94,12 @@ fuzz: $(STAMP) bytecode
 	NATOQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 	$(BIN)/python bench/fuzz.py --examples $(FUZZ_EXAMPLES)
 
-## clean: remove .venv, build/, dist/ and .pytest_cache/
+## clean: remove .venv and what the tools made in the checkout (not bench/.work)
+# The tools' folders and the __pycache__ folders `make bytecode` and the
+# tests write, only where the checkout's code is; bench/.work is left, as it
+# may hold figures saved with `speed.py --save`, and so is natoqa's cache,
+# which lives outside the checkout. (find with no folder would search ".".)
+CODE_DIRS = $(wildcard src tests bench docs tools)
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis
+	$(if $(CODE_DIRS),find $(CODE_DIRS) -name __pycache__ -type d -prune -exec rm -rf {} +)

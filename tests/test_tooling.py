@@ -19,14 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 
 
-def make(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`make -s ARGS` in the repository, clear of the make that may run the suite."""
+def make_env(**extra: str) -> dict:
+    """The environment, clear of the make that may run the suite."""
     clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "QUESTION")}
-    clean.update(env or {})
+    return {**clean, **extra}
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    """`make -s ARGS` in the repository."""
     return subprocess.run(
         ["make", "-s", "--no-print-directory", *args],
         cwd=ROOT,
-        env=clean,
+        env=make_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,3 +194,42 @@ def test_a_benchmark_without_its_data_says_so_and_exits_0(no_bench_data, tmp_pat
     if script == "speed":
         assert "--without-data" in err
         assert not module.WORK.exists()
+
+
+@needs_make
+def test_make_clean_removes_what_the_tools_made_and_nothing_else(tmp_path):
+    checkout = tmp_path / "natoqa"
+    made = [
+        ".venv/bin/python",
+        "build/lib/x.py",
+        "dist/natoqa.whl",
+        ".pytest_cache/v/x",
+        ".ruff_cache/x",
+        ".hypothesis/examples/x",
+        "src/natoqa/__pycache__/cli.cpython-311.pyc",
+        "tests/__pycache__/conftest.cpython-311.pyc",
+        "bench/tools/__pycache__/x.pyc",  # and no docs/ or tools/, as in the sdist
+    ]
+    kept = [
+        "Makefile",
+        "src/natoqa/cli.py",
+        "seeds/questions.yaml",
+        "notes.txt",
+        "my-corpus/__pycache__/a.txt",
+        "bench/.work/after.json",
+    ]
+    for name in made + kept:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("x")
+    (checkout / "Makefile").write_text((ROOT / "Makefile").read_text(encoding="utf-8"))
+    cache = tmp_path / "cache"
+    (cache / "index-x.nqi").parent.mkdir()
+    (cache / "index-x.nqi").write_text("x")
+    done = subprocess.run(
+        ["make", "-s", "clean"], cwd=checkout, capture_output=True, text=True, timeout=60, env=make_env()
+    )
+    assert done.returncode == 0, done.stderr
+    assert [name for name in made if (checkout / name).exists()] == []
+    assert not (checkout / "src/natoqa/__pycache__").exists() and not (checkout / ".venv").exists()
+    assert [name for name in kept if not (checkout / name).exists()] == []
+    assert (cache / "index-x.nqi").exists()
