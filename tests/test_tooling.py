@@ -173,6 +173,7 @@ def no_bench_data(monkeypatch, tmp_path):
     return absent
 
 
+@pytest.mark.skipif(not (ROOT / "bench").is_dir(), reason="no bench/ (an sdist)")
 @pytest.mark.parametrize(
     ("script", "args"),
     [
