@@ -45,7 +45,7 @@ def write_safetensors(path, tensors: dict) -> None:
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, array in tensors.items():
         data = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        code = {"float32": "F32", "int64": "I64", "float16": "F16"}[array.dtype.name]
+        code = {"float32": "F32", "int64": "I64", "int32": "I32", "float16": "F16"}[array.dtype.name]
         header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
@@ -150,7 +150,11 @@ def tiny_model(tmp_path, seed: int = 0):
     r = lambda *shape: rng.normal(0, 0.3, shape).astype(np.float32)  # noqa: E731
     t = {
         "embeddings.word_embeddings.weight": r(len(VOCAB), dim),
-        "embeddings.position_embeddings.weight": r(32, dim),
+        # A row per position the tokenizer can fill (MAX_TOKENS), as the
+        # encoder requires; the texts here need only the first few.
+        "embeddings.position_embeddings.weight": np.concatenate(
+            [r(32, dim), np.zeros((dense.MAX_TOKENS - 32, dim), np.float32)]
+        ),
         "embeddings.token_type_embeddings.weight": r(2, dim),
         "embeddings.LayerNorm.weight": 1 + r(dim),
         "embeddings.LayerNorm.bias": r(dim),
@@ -380,6 +384,53 @@ def test_a_model_folder_without_the_model_shape_is_one_clear_error(monkeypatch, 
     (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
     with pytest.raises(dense.DenseUnavailable, match="cannot read the dense model"):
         dense.Encoder.load(tmp_path)
+
+
+def _damage_model(folder, tensors, change):
+    """Rewrite tiny_model's files with `change` (tensors, config, vocab) -> None applied."""
+    tensors = dict(tensors)
+    config = json.loads((folder / "config.json").read_text())
+    vocab = list(VOCAB)
+    change(tensors, config, vocab)
+    write_safetensors(folder / "model.safetensors", tensors)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+
+_WORD, _POSITION, _LN = (
+    "embeddings.word_embeddings.weight",
+    "embeddings.position_embeddings.weight",
+    "embeddings.LayerNorm.weight",
+)
+_FF = "encoder.layer.1.intermediate.dense.weight"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        # Each of these was read without complaint: the shapes failed in the
+        # first question's arithmetic (exit 70, "a bug in natoqa"), the rest
+        # gave every passage a nonsense vector and answered.
+        (lambda t, c, v: t.update({_WORD: t[_WORD].T.copy()}), "shape"),
+        (lambda t, c, v: t.update({_POSITION: t[_POSITION][:32].copy()}), "shape"),
+        (lambda t, c, v: t.update({_FF: t[_FF].reshape(8, 16).copy()}), "shape"),
+        (lambda t, c, v: t.update({_LN: t[_LN][:4].copy()}), "shape"),
+        (lambda t, c, v: c.update(num_attention_heads=3), "attention heads"),
+        (lambda t, c, v: c.update(num_attention_heads=0), "attention heads"),
+        (lambda t, c, v: c.update(layer_norm_eps=float("nan")), "layer_norm_eps"),
+        (lambda t, c, v: t.update({_LN: t[_LN].view(np.int32)}), "not floating point"),
+        (lambda t, c, v: t.update({_FF: np.where(t[_FF] > 0.5, np.nan, t[_FF]).astype(np.float32)}), "NaN"),
+        (lambda t, c, v: v.extend(["extra", "words"]), "vocabulary"),  # ids past the embeddings
+        (lambda t, c, v: v.pop(), "vocabulary"),  # a different vocabulary's ids
+    ],
+    ids=["word-transposed", "few-positions", "ff-reshaped", "ln-short", "heads-3", "heads-0", "eps-nan",
+         "int32", "nan", "vocab-long", "vocab-short"],
+)  # fmt: skip
+def test_a_model_whose_tensors_do_not_fit_it_is_one_clear_error(tmp_path, change, message):
+    folder, tensors = tiny_model(tmp_path)
+    _damage_model(folder, tensors, change)
+    with pytest.raises(dense.DenseUnavailable, match=f"cannot read the dense model in .*{message}"):
+        dense.Encoder.load(folder)
 
 
 def test_default_path_never_imports_dense_or_numpy():

@@ -282,6 +282,7 @@ class WordPiece:
 
     def __init__(self, vocab: list[str]):
         self.ids = {token: i for i, token in enumerate(vocab)}
+        self.size = len(vocab)  # ids run to size - 1 (a repeated token keeps its last)
         self.unk = self.ids["[UNK]"]
         self.cls = self.ids["[CLS]"]
         self.sep = self.ids["[SEP]"]
@@ -348,32 +349,66 @@ class Encoder:
     vector (and, when asked, its tokens' unit vectors)."""
 
     def __init__(self, tensors: dict[str, np.ndarray], config: dict, tokenizer: WordPiece):
+        # Every tensor is checked here, at load, for what the arithmetic
+        # below needs of it (a float type, its shape, finite values), and the
+        # vocabulary for ids the embeddings have: a file that fails any of
+        # these is not this model. Unchecked, a wrong shape failed in the
+        # first question's matmul (exit 70, as if a bug in natoqa), and an
+        # integer tensor, a NaN or another model's vocabulary answered with
+        # nonsense vectors, silently.
         self.tokenizer = tokenizer
         self.heads = config["num_attention_heads"]
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        f32 = lambda name: np.ascontiguousarray(tensors[name], dtype=np.float32)  # noqa: E731
+        if not (np.isfinite(self.eps) and self.eps >= 0):
+            raise ValueError(f"config.json: layer_norm_eps {self.eps} is not a small positive number")
+
+        def f32(name: str, *shape: int) -> np.ndarray:
+            tensor = tensors[name]
+            if not np.issubdtype(tensor.dtype, np.floating):
+                raise ValueError(f"tensor {name} is {tensor.dtype}, not floating point")
+            if shape and tensor.shape != shape:
+                raise ValueError(f"tensor {name} has shape {tensor.shape}, not {shape}")
+            array = np.ascontiguousarray(tensor, dtype=np.float32)
+            if not np.isfinite(array).all():
+                raise ValueError(f"tensor {name} holds NaN or infinite values")
+            return array
+
         self.word = f32("embeddings.word_embeddings.weight")
-        self.position = f32("embeddings.position_embeddings.weight")
-        self.token_type = f32("embeddings.token_type_embeddings.weight")[0]
-        self.ln = (f32("embeddings.LayerNorm.weight"), f32("embeddings.LayerNorm.bias"))
+        if self.word.ndim != 2 or len(self.word) != tokenizer.size:
+            raise ValueError(
+                f"the vocabulary has {tokenizer.size} tokens and the word embeddings shape {self.word.shape}"
+            )
+        dim = self.word.shape[1]
+        if not (isinstance(self.heads, int) and self.heads > 0 and dim % self.heads == 0):
+            raise ValueError(f"config.json: {self.heads!r} attention heads do not divide the width {dim}")
+        # A row for each position the tokenizer can fill.
+        positions = len(tensors["embeddings.position_embeddings.weight"])
+        self.position = f32("embeddings.position_embeddings.weight", max(positions, MAX_TOKENS), dim)
+        types = len(tensors["embeddings.token_type_embeddings.weight"])
+        self.token_type = f32("embeddings.token_type_embeddings.weight", max(types, 1), dim)[0]
+        self.ln = (f32("embeddings.LayerNorm.weight", dim), f32("embeddings.LayerNorm.bias", dim))
         self.layers = []
         for i in range(config["num_hidden_layers"]):
             p = f"encoder.layer.{i}."
+            ff = len(tensors[p + "intermediate.dense.weight"])
             # Query, key and value in one matrix: one matmul instead of three.
-            qkv = np.concatenate([f32(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T
-            qkv_b = np.concatenate([f32(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
+            qkv = np.concatenate([f32(p + f"attention.self.{n}.weight", dim, dim) for n in ("query", "key", "value")]).T
+            qkv_b = np.concatenate([f32(p + f"attention.self.{n}.bias", dim) for n in ("query", "key", "value")])
             self.layers.append(
                 (
                     np.ascontiguousarray(qkv),
                     qkv_b,
-                    np.ascontiguousarray(f32(p + "attention.output.dense.weight").T),
-                    f32(p + "attention.output.dense.bias"),
-                    (f32(p + "attention.output.LayerNorm.weight"), f32(p + "attention.output.LayerNorm.bias")),
-                    np.ascontiguousarray(f32(p + "intermediate.dense.weight").T),
-                    f32(p + "intermediate.dense.bias"),
-                    np.ascontiguousarray(f32(p + "output.dense.weight").T),
-                    f32(p + "output.dense.bias"),
-                    (f32(p + "output.LayerNorm.weight"), f32(p + "output.LayerNorm.bias")),
+                    np.ascontiguousarray(f32(p + "attention.output.dense.weight", dim, dim).T),
+                    f32(p + "attention.output.dense.bias", dim),
+                    (
+                        f32(p + "attention.output.LayerNorm.weight", dim),
+                        f32(p + "attention.output.LayerNorm.bias", dim),
+                    ),
+                    np.ascontiguousarray(f32(p + "intermediate.dense.weight", ff, dim).T),
+                    f32(p + "intermediate.dense.bias", ff),
+                    np.ascontiguousarray(f32(p + "output.dense.weight", dim, ff).T),
+                    f32(p + "output.dense.bias", dim),
+                    (f32(p + "output.LayerNorm.weight", dim), f32(p + "output.LayerNorm.bias", dim)),
                 )
             )
 
