@@ -542,6 +542,28 @@ def test_damaged_token_vectors_are_computed_again(tmp_path, tiny_corpus):
         assert np.allclose(ranker.passage_tokens(p), good[starts[p] : starts[p + 1]], atol=2e-3)
 
 
+@pytest.mark.parametrize("damage", ["zeros", "scaled"])
+def test_cached_vectors_that_are_not_unit_vectors_are_computed_again(tmp_path, tiny_corpus, damage):
+    from natoqa.corpus import load_corpus
+    from natoqa.store import cache_dir, load_index
+
+    folder, _ = tiny_model(tmp_path)
+    encoder = dense.Encoder.load(folder)
+    index = load_index(load_corpus(str(tiny_corpus)), use_cache=False)
+    good = dense.index_arrays(encoder, index, folder)[0]
+    # The file's shape, type and finiteness all check out; its numbers do not.
+    damaged = np.array(good)
+    if damage == "zeros":
+        damaged[1:3] = 0.0  # a block of a file left zero-filled
+    else:
+        damaged *= 2.0
+    path = cache_dir() / f"dense-{dense.vectors_key(index, folder)}.npy"
+    np.save(path, damaged, allow_pickle=False)
+    again = dense.index_arrays(encoder, index, folder)[0]
+    assert np.allclose(again, good, atol=1e-6)
+    assert np.allclose(np.load(path, allow_pickle=False), good, atol=1e-6)  # and written again
+
+
 def test_token_memo_bounded_and_faithful(tmp_path, tiny_corpus, monkeypatch):
     ranker = tiny_ranker(tmp_path, tiny_corpus)
     n = len(ranker.starts) - 1

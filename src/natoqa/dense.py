@@ -571,6 +571,10 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
                 vectors.shape == (len(texts), dim)
                 and vectors.dtype == np.float32
                 and np.isfinite(vectors).all()
+                # Each a unit vector, as _pool makes them: a block of zeros
+                # (a crash mid-write, a damaged disk) keeps the file's shape
+                # and was read as vectors, every cosine with them 0.
+                and (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3).all()
                 and tokens.dtype == np.float16
                 and tokens.ndim == 2
                 and tokens.shape[1] == dim
