@@ -241,3 +241,59 @@ def test_a_death_found_by_a_failed_write_still_writes_what_the_worker_sent():
     with pytest.raises(workers.WorkerFailed):
         workers.answer_all(Stub(), lines(), writer, lambda r: r.question + "\n", 2)
     assert writer.out.getvalue().split() == ["a0", "flushdie", "a2"]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process (not ours to reap) has ended: gone, or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"), reason="needs Linux's /proc"
+)
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGTERM"])
+def test_a_worker_killed_from_outside_is_said_so_not_called_a_bug(signum):
+    # kill -9 of a worker (by hand, by the out-of-memory killer) is not a
+    # bug in natoqa: it was reported as one, exit 70.
+    import signal
+
+    signum = getattr(signal, signum)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "natoqa", "ask", "-", "--jsonl", "-j", "2", "--corpus", str(SEEDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = sessionmod.SERIAL_FIRST + 20
+        proc.stdin.write(batch_bytes(first, bad=False))
+        proc.stdin.flush()
+        for _ in range(first):  # all answered: the workers wait for more
+            assert proc.stdout.readline()
+        kids = _children(proc.pid)
+        assert len(kids) == 2
+        os.kill(kids[0], signum)
+        deadline = time.monotonic() + 30
+        while not _gone(kids[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.stdin.write(batch_bytes(40, bad=False))  # half of them for the dead worker
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signum, err.decode()
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], lines
+    assert f"a worker process was killed by {signal.Signals(signum).name}" in lines[0]
+    assert "from outside natoqa" in lines[0] and "the batch stopped at stdin line" in lines[0]
+    assert all(json.loads(line)["answered"] in (True, False) for line in out.splitlines())
+    assert _gone(kids[1])  # the other worker did not outlive the batch

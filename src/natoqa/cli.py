@@ -7,7 +7,8 @@ Exit codes: 0 every question answered (or the command succeeded), 1 at least
 one question had no answer (for `check`: the pass rate is below the
 minimum), 2 bad usage or bad input, 3 the corpus could not be loaded,
 70 an internal error (a bug), 130 interrupted (Ctrl-C), 141 the reader of
-stdout went away (a closed pipe).
+stdout went away (a closed pipe), 128+N a batch's worker process was killed
+by signal N from outside natoqa (errors.WorkerKilled).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ Exit codes:
   70  an internal error (a bug in natoqa)
   130 interrupted (Ctrl-C)
   141 the reader of stdout went away
+  128+N a batch's worker process was killed by signal N (137: kill -9)
 """
 
 

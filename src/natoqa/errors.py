@@ -29,3 +29,15 @@ class CorpusError(NatoqaError):
     """The corpus cannot be loaded: missing, malformed, unreadable."""
 
     exit_code = 3
+
+
+class WorkerKilled(NatoqaError):
+    """A batch's worker process (`ask - -j N`) was killed by a signal from
+    outside natoqa (kill, the out-of-memory killer): not a bug, so not exit
+    70. The exit code is the shell's for a process killed by that signal,
+    128 + its number (137 for SIGKILL), as 130 and 141 are for SIGINT and
+    SIGPIPE."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum

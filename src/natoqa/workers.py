@@ -44,7 +44,7 @@ import sys
 import threading
 import traceback
 
-from natoqa.errors import NatoqaError, UsageError
+from natoqa.errors import NatoqaError, UsageError, WorkerKilled
 
 # The largest read from a pipe, and the most result text a worker holds
 # before writing it out.
@@ -74,7 +74,17 @@ def available() -> int:
 
 
 class WorkerFailed(Exception):
-    """A worker died or raised: a bug (the CLI reports an internal error)."""
+    """A worker died or raised: a bug (the CLI reports an internal error).
+    A worker killed from outside is WorkerKilled instead (see _Worker.death)."""
+
+
+# The signals a process gets from its own faults: a worker ended by one of
+# these crashed (a bug, or the machine's), where any other was sent to it.
+_FAULTS = {
+    getattr(signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT", "SIGSYS", "SIGTRAP")
+    if hasattr(signal, name)
+}
 
 
 class Unavailable(Exception):
@@ -129,6 +139,7 @@ class _Worker:
         self.ready: collections.deque = collections.deque()
         self._out: list[bytes] = []  # question lines not yet written
         self.ended = False  # its results pipe has ended: it died
+        self.status: int | None = None  # its wait status, once reaped
         os.set_blocking(self.question_w, False)
 
     def add(self, line: str) -> None:
@@ -190,18 +201,44 @@ class _Worker:
         self._buffer, self._pos = buffer, pos
         return count
 
+    def death(self, number: int) -> Exception:
+        """What to raise for an ended worker that still owed the answer to
+        stdin line `number`: reaped, its wait status tells whether a signal
+        from outside killed it (kill -9, the out-of-memory killer), which is
+        not a bug in natoqa and is said so, or it crashed or exited."""
+        self._reap()
+        if self.status is not None and os.WIFSIGNALED(self.status):
+            signum = os.WTERMSIG(self.status)
+            try:
+                name = signal.Signals(signum).name
+            except ValueError:
+                name = f"signal {signum}"
+            if signum not in _FAULTS:
+                return WorkerKilled(
+                    f"a worker process was killed by {name} (signal {signum}) from outside natoqa (kill, or the"
+                    f" out-of-memory killer): the batch stopped at stdin line {number}",
+                    signum,
+                )
+            return WorkerFailed(f"a worker process crashed ({name}) before answering every question")
+        return WorkerFailed("a worker process ended before answering every question")
+
+    def _reap(self) -> None:
+        if self.status is None:
+            try:
+                self.status = os.waitpid(self.pid, 0)[1]
+            except ChildProcessError:
+                self.status = 0
+
     def stop(self, kill: bool) -> None:
         """Reap the worker; with kill, end it first (the batch was cut short).
-        Its question pipe must be closed first (close_questions)."""
-        if kill:
+        Its question pipe must be closed first (close_questions). One reaped
+        already (death) is not signalled: its pid may be another process's now."""
+        if kill and self.status is None:
             try:
                 os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        self._reap()
         os.close(self.result_r)
 
 
@@ -338,7 +375,7 @@ def answer_all(session, lines, writer, render, jobs: int) -> int:
                 k, number, shown = head
                 if k < 0 or not workers[k].ready:
                     if k >= 0 and workers[k].ended:
-                        raise WorkerFailed("a worker process ended before answering every question")
+                        raise workers[k].death(number)
                     break
                 pending.popleft()
                 written += 1
