@@ -481,3 +481,21 @@ def test_a_command_without_its_colon_gets_a_hint_not_an_answer(repl, line):
     assert out(repl.err) == [f"commands start with ':' (:{line.lower()}); :help lists them"]
     assert out(repl.console) == []
     assert not repl.done
+
+
+def test_sigterm_at_the_prompt_ends_it_and_keeps_the_history(spawn, tiny_corpus, tmp_path):
+    # Ctrl-C at the prompt only clears the line; SIGTERM (a closing terminal
+    # emulator's kill, a session ending) was taken the same way once SIGTERM
+    # became an interrupt: the prompt must end, exit 143, its history saved.
+    import signal
+
+    data = tmp_path / "data"
+    child = spawn(env={"NATOQA_CORPUS": str(tiny_corpus), "XDG_DATA_HOME": str(data)})
+    child.expect_exact(PROMPT)
+    ask(child, "what cuts wood")
+    child.kill(signal.SIGTERM)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 143
+    assert screen(child.logfile_read.getvalue())[-3:] == ["natoqa>", "natoqa: error: terminated", ""]
+    assert "what cuts wood" in (data / "natoqa" / "history").read_text(encoding="utf-8")

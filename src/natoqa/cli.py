@@ -6,8 +6,8 @@ on stderr and an exit code here, in `NatoqaGroup.main`, and nowhere else.
 Exit codes: 0 every question answered (or the command succeeded), 1 at least
 one question had no answer (for `check`: the pass rate is below the
 minimum), 2 bad usage or bad input, 3 the corpus could not be loaded,
-70 an internal error (a bug), 130 interrupted (Ctrl-C), 141 the reader of
-stdout went away (a closed pipe), 128+N a batch's worker process was killed
+70 an internal error (a bug), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM), 141 the reader of stdout went away (a closed pipe), 128+N a batch's worker process was killed
 by signal N from outside natoqa (errors.WorkerKilled).
 """
 
@@ -22,10 +22,10 @@ import sys
 import click
 
 from natoqa import __version__
-from natoqa.errors import NatoqaError, UsageError
+from natoqa.errors import NatoqaError, Terminated, UsageError
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_CORPUS = 0, 1, 2, 3
-EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 70, 130, 141
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = 70, 130, 141, 143
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -35,6 +35,7 @@ Exit codes:
   3  the corpus could not be loaded
   70  an internal error (a bug in natoqa)
   130 interrupted (Ctrl-C)
+  143 terminated (SIGTERM: kill, timeout)
   141 the reader of stdout went away
   128+N a batch's worker process was killed by signal N (137: kill -9)
 """
@@ -58,7 +59,28 @@ def _fail(message: str) -> None:
 
 
 class _Interrupted(Exception):
-    """Ctrl-C, carried past click, which would print a blank line for it."""
+    """Ctrl-C (or SIGTERM: its first argument), carried past click, which
+    would print a blank line for it."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def _catch_sigterm():
+    """Make SIGTERM end natoqa as Ctrl-C does, with what a batch answered
+    written (a `timeout 60 natoqa ask - --json` gave a cut array, and the
+    answers still buffered were lost); the handler it replaced, or None
+    where natoqa left SIGTERM alone: in a thread other than the main one,
+    or where the program running natoqa's main set its own handler."""
+    import _signal  # the C module: `signal` would import enum, milliseconds
+
+    try:
+        if _signal.getsignal(_signal.SIGTERM) != _signal.SIG_DFL:
+            return None
+        return _signal.signal(_signal.SIGTERM, _terminated)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM here
+        return None
 
 
 class _PipeClosed(Exception):
@@ -75,8 +97,8 @@ class NatoqaGroup(click.Group):
             return super().invoke(ctx)
         except BrokenPipeError:
             raise _PipeClosed() from None
-        except KeyboardInterrupt:
-            raise _Interrupted() from None
+        except KeyboardInterrupt as exc:
+            raise _Interrupted(isinstance(exc, Terminated)) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if sys.stderr is None:
@@ -84,6 +106,7 @@ class NatoqaGroup(click.Group):
             # progress have nowhere to go, and must not crash natoqa.
             sys.stderr = open(os.devnull, "w")  # lives as long as the process
         made_blocking = None
+        sigterm = _catch_sigterm()
         store = sys.modules.get("natoqa.store")  # not imported for a run that needs no cache
         if store is not None:
             store.forget_warnings()
@@ -108,11 +131,19 @@ class NatoqaGroup(click.Group):
         except click.ClickException as exc:
             _fail(exc.format_message())
             code = exc.exit_code
-        except (click.Abort, KeyboardInterrupt, _Interrupted):
+        except (click.Abort, KeyboardInterrupt, _Interrupted) as exc:
+            # SIGTERM as itself, carried past click (invoke), or turned into
+            # click's Abort (raised while click parses the options).
+            terminated = (
+                isinstance(exc, Terminated)
+                or (isinstance(exc, _Interrupted) and bool(exc.args) and exc.args[0])
+                or isinstance(exc.__cause__ or exc.__context__, Terminated)
+            )
             if sys.stderr is not None and sys.stderr.isatty():
-                sys.stderr.write("\n")  # end the terminal's ^C echo
-            _fail("interrupted")
-            code = EXIT_INTERRUPTED
+                # End the terminal's ^C echo, or the prompt's line.
+                sys.stderr.write("\n")
+            _fail("terminated" if terminated else "interrupted")
+            code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except (BrokenPipeError, _PipeClosed):
             # The reader (say `head -1`) has what it wanted: nothing to say.
             _silence_stdout()
@@ -131,9 +162,20 @@ class NatoqaGroup(click.Group):
             code = _internal(exc)
         if made_blocking is not None:
             _restore_nonblocking(made_blocking)
+        if sigterm is not None:
+            _restore_sigterm(sigterm)
         if standalone_mode:
             _exit(code)
         return code
+
+
+def _restore_sigterm(previous) -> None:
+    import _signal
+
+    try:
+        _signal.signal(_signal.SIGTERM, previous)
+    except (ValueError, OSError):
+        pass
 
 
 def _internal(exc: BaseException) -> int:
@@ -581,6 +623,7 @@ Exit codes:
   3  a corpus could not be loaded
   70  an internal error (a bug in natoqa)
   130 interrupted (Ctrl-C)
+  143 terminated (SIGTERM: kill, timeout)
   141 the reader of stdout went away
 """
 

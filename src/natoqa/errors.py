@@ -41,3 +41,11 @@ class WorkerKilled(NatoqaError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI job cancelled), raised in the main
+    thread by the CLI's handler. A KeyboardInterrupt, so that every place
+    that ends a batch cleanly on Ctrl-C (what was answered written, a --json
+    array closed, workers stopped) does the same for it; the CLI exits 143,
+    128 + SIGTERM's number, as the shell reports a process it ended."""

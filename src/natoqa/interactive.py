@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from natoqa import corpus as corpusmod
-from natoqa.errors import CorpusError, NatoqaError
+from natoqa.errors import CorpusError, NatoqaError, Terminated
 from natoqa.render import visible
 from natoqa.session import Session
 
@@ -250,11 +250,15 @@ def repl(session: Session, no_color: bool = False, reopen=None) -> int:
             except EOFError:
                 sys.stdout.write("\n")
                 break
+            except Terminated:
+                raise  # SIGTERM ends the prompt; Ctrl-C only clears the line
             except KeyboardInterrupt:
                 sys.stdout.write("\n")
                 continue
             try:
                 loop.handle(line)
+            except Terminated:
+                raise
             except KeyboardInterrupt:
                 sys.stdout.write("\n")
     finally:

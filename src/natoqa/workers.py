@@ -126,6 +126,10 @@ class _Worker:
                     os.close(fd)
                 # Ctrl-C reaches the whole process group: the parent decides.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                # SIGTERM ends a worker at once (the parent's stop, or a kill
+                # from outside that death() reports), not through the
+                # parent's handler, which would unwind it as an exit of 1.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _serve(session, render, question_r, result_w)
                 status = 0
             except BaseException:  # noqa: BLE001 - a worker never unwinds into the parent's code
