@@ -499,3 +499,21 @@ def test_sigterm_at_the_prompt_ends_it_and_keeps_the_history(spawn, tiny_corpus,
     assert child.exitstatus == 143
     assert screen(child.logfile_read.getvalue())[-3:] == ["natoqa>", "natoqa: error: terminated", ""]
     assert "what cuts wood" in (data / "natoqa" / "history").read_text(encoding="utf-8")
+
+
+def test_two_prompts_open_at_once_keep_both_histories(spawn, tiny_corpus, tmp_path):
+    # Each prompt wrote the history it had read at its start: the one closed
+    # last dropped the other's questions.
+    env = {"NATOQA_CORPUS": str(tiny_corpus), "NO_COLOR": "1"}
+    first, second = spawn(env=env), spawn(env=env)
+    first.expect_exact(PROMPT)
+    second.expect_exact(PROMPT)
+    ask(first, "can penguins fly")
+    ask(second, "what cuts wood")
+    for child in (first, second):
+        child.sendeof()
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    saved = (tmp_path / "xdg-data" / "natoqa" / "history").read_text().splitlines()
+    assert saved == ["can penguins fly", "what cuts wood"]

@@ -278,6 +278,7 @@ def _start_readline():
     except OSError:
         pass  # no history yet
     readline.set_history_length(HISTORY_LENGTH)
+    start = readline.get_current_history_length()
 
     def complete(text: str, state: int):
         options = [c for c in COMMANDS if c.startswith(text)] if text.startswith(":") else []
@@ -289,15 +290,31 @@ def _start_readline():
         readline.parse_and_bind("bind ^I rl_complete")  # macOS's readline is libedit
     else:
         readline.parse_and_bind("tab: complete")
-    return readline, path
+    return readline, path, start
 
 
 def _save_history(history, loop: Repl) -> None:
     if history is None:
         return
-    readline, path = history
+    readline, path, start = history
+    # Only this prompt's own lines are added to the file as it is now: two
+    # prompts open at once each wrote the history they had read at their
+    # start, so the one closed last dropped the other's questions. Read
+    # again and written by readline itself, the file keeps its format
+    # (GNU readline's or libedit's) and its length limit.
+    mine = [readline.get_history_item(i) for i in range(start + 1, readline.get_current_history_length() + 1)]
+    if not mine:
+        return  # nothing asked: the file is left as it is
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        readline.clear_history()
+        try:
+            readline.read_history_file(path)
+        except FileNotFoundError:
+            pass
+        for line in mine:
+            if line is not None:
+                readline.add_history(line)
         readline.write_history_file(path)
     except OSError as exc:
         loop.error(f"cannot save the history to {path}: {exc.strerror or exc}")
