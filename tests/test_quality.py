@@ -305,3 +305,27 @@ def test_two_words_of_one_name_meet_its_one_word_synonym(tmp_path, monkeypatch):
     assert "united kingdom" not in q.related_words
     result = answermod.ask(index, question)
     assert not result.answered or "Britain" not in result.answers[0].quote.text
+
+
+def test_explain_gives_a_stand_in_its_index_idf_and_the_weight_it_counted_at(tmp_path):
+    # A question word the corpus lacks counts through a corpus term sharing
+    # its first letters at PARTIAL of that term's IDF; the table showed the
+    # halved weight as the term's IDF, so "concern" had one IDF in a question
+    # saying "concern" and another in one saying "concentration".
+    root = make_corpus(
+        tmp_path,
+        {"a.txt": "The council raised a concern about the harbour.\n\nThe harbour was quiet all winter.\n"},
+    )
+    index = Index(load_corpus(root))
+    rows = {}
+    for question in ("What concern did the council raise?", "What concentration did the council raise?"):
+        q = answermod.analyse(index, question)
+        ranked = answermod.rank(index, q, answermod.CANDIDATES)
+        explain = answermod.explain_answer(index, q, ranked[0], None)
+        rows[question] = next(row for row in explain["terms"] if row["term"] == "concern")
+    own, stand_in = rows.values()
+    assert own["idf"] == stand_in["idf"] == round(index.idf["concern"], 4)
+    assert "weight" not in own and "stand_in_for" not in own
+    assert stand_in["stand_in_for"] == "concentration"
+    assert stand_in["weight"] == round(answermod.PARTIAL * index.idf["concern"], 4)
+    assert stand_in["contribution"] == pytest.approx(answermod.PARTIAL * own["contribution"], abs=1e-4)

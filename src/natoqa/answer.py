@@ -1621,6 +1621,18 @@ def span_in_passage(passage_text: str, first_line: int, start: int, end: int) ->
     return Span(passage_text[start:end], line, start - line_start + 1, end_line, last - end_line_start + 1)
 
 
+def _stood_in_for(index: Index, q: Question, term: str) -> str:
+    """The question's word that corpus term `term` stands in for (see
+    _stand_in): the first the corpus lacks whose stand-in it is."""
+    stop = textmod.stopwords()
+    for word in q.words:
+        if word not in stop:
+            stem = textmod.stem(word)
+            if stem not in index.idf and _stand_in(index, stem) == term:
+                return word
+    return ""
+
+
 def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate | None) -> dict:
     """The numbers behind an answer: per-term BM25 contributions, the re-ranking
     parts, the sentence choice and the short answer's reason."""
@@ -1633,7 +1645,15 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
     for term, idf in zip(q.terms, q.idf, strict=False):
         tf = counts.get(term, 0)
         contribution = idf * tf * (index.k1 + 1) / (tf + norm) if tf else 0.0
-        rows.append({"term": term, "idf": round(idf, 4), "tf": tf, "contribution": round(contribution, 4)})
+        # A stand-in for a word the corpus lacks weighs PARTIAL of its IDF:
+        # the IDF shown is the index's, the same in every question, and the
+        # row names the word and the weight it counted at.
+        own = index.idf[term]
+        row = {"term": term, "idf": round(own, 4), "tf": tf, "contribution": round(contribution, 4)}
+        if idf != own:
+            row["stand_in_for"] = _stood_in_for(index, q, term)
+            row["weight"] = round(idf, 4)
+        rows.append(row)
     # Lexicon relatives, as _add_related scores them: a word's best relative
     # counts where the passage lacks the word itself.
     related_rows = []

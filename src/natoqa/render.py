@@ -407,6 +407,7 @@ _LABELS = {
     "contribution": "contribution",
     "index": "#",
     "weight": "IDF weight",
+    "stand_in_for": "stand-in for",
     "chosen": "quoted",
 }
 
