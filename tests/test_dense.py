@@ -592,6 +592,33 @@ def test_rerank_keeps_the_lexical_answers_and_renumbers(tmp_path, tiny_corpus):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_explain_of_reranked_answers_tells_the_fused_score_and_order(tmp_path, tiny_corpus):
+    # --dense --explain showed the lexical score as "score" beside the
+    # answer's fused one, and each answer's lexical runner-up: after a
+    # re-ordering, answer 2's runner-up could be answer 1.
+    from natoqa.answer import ask
+
+    # The lexical order reversed.
+    ranker = tiny_ranker(tmp_path, tiny_corpus, weights=(-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    question = "Which bird glides with the longest wingspan?"
+    lexical = {(a.path, a.passage.start_line): a.score for a in ask(ranker.index, question, top=dense.DEPTH).answers}
+    answers = ranker.ask(question, top=dense.DEPTH, explain=True).answers
+    assert len(answers) >= 2
+    assert [a.explain["dense"]["lexical_rank"] for a in answers] == list(range(len(answers), 0, -1))
+    for a, after in zip(answers, answers[1:] + (None,), strict=True):
+        assert a.explain["score"] == a.score == a.explain["dense"]["fused"]
+        assert a.explain["lexical_score"] == lexical[(a.path, a.passage.start_line)]
+        if after is None:
+            assert "runner_up" not in a.explain
+        else:
+            assert a.explain["runner_up"] == {
+                "path": after.path,
+                "start_line": after.passage.start_line,
+                "end_line": after.passage.end_line,
+                "score": after.score,
+            }
+
+
 def test_lexical_result_carries_the_confidence_it_was_judged_by(tmp_path, tiny_corpus, monkeypatch):
     from natoqa import answer
 

@@ -790,7 +790,8 @@ class DenseRanker:
         lengths = [len(a.passage.text) for a in answers]
         fused = fuse([a.score for a in answers], lengths, cosines, self.weights).tolist()
         # Ties keep the lexical order (sorted is stable).
-        order = sorted(range(len(answers)), key=lambda i: -fused[i])[:top]
+        ranked = sorted(range(len(answers)), key=lambda i: -fused[i])
+        order = ranked[:top]
         if judge and self.answer_maxsim is not None and result.confidence is not None:
             from natoqa.answer import MIN_CONFIDENCE
 
@@ -817,9 +818,32 @@ class DenseRanker:
                     "fused": round(fused[i], 4),
                     "lexical_rank": a.rank,
                 }
-                a = replace(a, explain={**a.explain, "dense": dense})
+                a = replace(a, explain=self._fused_explain(a.explain, fused[i], dense, ranked, rank_no, answers, fused))
             picked.append(replace(a, rank=rank_no, score=round(fused[i], 4)))
         return replace(result, answers=tuple(picked))
+
+    @staticmethod
+    def _fused_explain(lexical: dict, score: float, dense: dict, ranked, rank_no: int, answers, fused) -> dict:
+        """An answer's lexical explanation told in the fused order: its score
+        is the answer's (the lexical one kept as lexical_score) and its
+        runner-up the answer after it in that order, not in the lexical one
+        (which may be the answer before it)."""
+        out = {"score": round(score, 4), "lexical_score": lexical.get("score")}
+        out.update((k, v) for k, v in lexical.items() if k not in out)
+        rule = out.get("rule")
+        if isinstance(rule, str) and rule.startswith("score = "):
+            out["rule"] = "score = the fusion of the lexical score and the cosines (dense); lexical " + rule
+        out.pop("runner_up", None)
+        if rank_no < len(ranked):
+            other = answers[ranked[rank_no]]
+            out["runner_up"] = {
+                "path": other.path,
+                "start_line": other.passage.start_line,
+                "end_line": other.passage.end_line,
+                "score": round(fused[ranked[rank_no]], 4),
+            }
+        out["dense"] = dense
+        return out
 
     def _fallback(self, result, qv: np.ndarray, qt: np.ndarray, top: int, explain: bool = False):
         """With no lexical answer: of the FALLBACK_POOL passages closest to
