@@ -329,3 +329,21 @@ def test_explain_gives_a_stand_in_its_index_idf_and_the_weight_it_counted_at(tmp
     assert stand_in["stand_in_for"] == "concentration"
     assert stand_in["weight"] == round(answermod.PARTIAL * index.idf["concern"], 4)
     assert stand_in["contribution"] == pytest.approx(answermod.PARTIAL * own["contribution"], abs=1e-4)
+
+
+def test_explain_rule_adds_up_to_the_sentence_score(seed_index):
+    # The rule gave the sentence score as its IDF plus W_BIGRAM x its pairs,
+    # leaving out the W_KIND x mass a sentence holding the kind of phrase
+    # asked for gets: 4.55 shown where the rule made 4.21.
+    q = answermod.analyse(seed_index, "Who is Jens Stoltenberg?")
+    c = answermod.rank(seed_index, q, answermod.CANDIDATES)[0]
+    explain = answermod.explain_answer(seed_index, q, c, None)
+    features = explain["rerank_features"]
+    assert features["cue"] == 1.0
+    pairs = features["phrase"] * q.mass
+    cue = answermod.W_KIND * q.mass * features["cue"]
+    assert explain["sentence_score"] == pytest.approx(
+        c.weights[c.sentence] + answermod.W_BIGRAM * pairs + cue, abs=1e-3
+    )
+    assert f"plus {answermod.W_BIGRAM} x the weight of question word pairs it repeats" in explain["rule"]
+    assert f"plus {answermod.W_KIND} x the question's mass when it holds a phrase of the kind" in explain["rule"]

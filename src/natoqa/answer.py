@@ -1704,8 +1704,9 @@ def explain_answer(index: Index, q: Question, c: Candidate, runner_up: Candidate
         "rule": (
             "score = the learned weights (RERANK) x the passage's features (rerank_features, most of"
             f" them shares of the question's IDF), x {HEADING} for a heading; the best sentence holds the most"
-            f" question IDF, plus {W_BIGRAM} x the weight of question word pairs it repeats; a neighbour"
-            f" joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight; a question"
+            f" question IDF, plus {W_BIGRAM} x the weight of question word pairs it repeats, plus {W_KIND} x"
+            " the question's mass when it holds a phrase of the kind the question asks for (sentence_score);"
+            f" a neighbour joins the quote when it adds at least {JOIN_SHARE:.0%} of the question's weight; a question"
             f" word the passage or sentence lacks counts through its best lexicon relative at {W_NEAR}"
             f" (near) or {W_FAR} (far) of the smaller IDF"
         ),
