@@ -322,6 +322,21 @@ def test_explain_related_terms_that_count_show_the_bm25_score_with_the_terms():
     assert shown(console)[-2:] == [" invade   attack   far          0.78               0           0.00", ""]
 
 
+def test_explain_text_across_lines_stays_on_its_line():
+    # A short answer spanning a line break of the passage ("Tensions" ends
+    # a caption line) printed that break, so the rest of its record began a
+    # line of its own, at the left margin.
+    console = plain_console(width=120)
+    picked = {"text": "Belgium NATO Ukraine Tensions\nNATO Secretary General", "kind": "name", "score": 3.52}
+    render.print_explain(console, {"short_answer": {"question_kind": "person", "picked": picked}})
+    assert shown(console) == [
+        "short answer:",
+        "  question kind: person",
+        "  picked: text Belgium NATO Ukraine Tensions NATO Secretary General, kind name, score 3.52",
+        "",
+    ]
+
+
 def test_explain_labels_are_bold_and_values_plain():
     console = styled_console()
     render.print_explain(console, {"answer_type": "person", "confidence": 0.75})

@@ -433,7 +433,9 @@ def _cell(value) -> str:
         return ", ".join(_cell(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k.replace('_', ' ')} {_cell(v)}" for k, v in value.items())
-    return visible(str(value))
+    # On one line, as the quote is: a short answer across a line break of
+    # the passage broke its record's line, its rest at the left margin.
+    return visible(one_line(str(value)))
 
 
 def print_explain(console, explain: dict) -> None:
