@@ -735,6 +735,23 @@ def test_fallback_answers_say_why_with_explain(tmp_path, tiny_corpus):
         assert a.explain["why"].startswith("the lexical engine declined (")
 
 
+def test_fallback_that_declines_too_says_why_with_explain(tmp_path, tiny_corpus):
+    # With --explain a withdrawn lexical answer gives its numbers, but when
+    # the fallback found no passage either the reason was the lexical
+    # engine's alone, as if --dense had not looked.
+    question = "zebra quagga okapi"
+    ranker = tiny_ranker(tmp_path, tiny_corpus, fallback=1.01)
+    plain = ranker.ask(question, top=2)
+    explained = ranker.ask(question, top=2, explain=True)
+    assert not plain.answered and not explained.answered
+    _, qt = ranker.question_vectors(question)
+    best = max(ranker.fallback_pool(ranker.question_vectors(question)[0], qt)[1])
+    assert explained.reason == (
+        f"{plain.reason} (and of the {dense.FALLBACK_POOL} passages closest to the question, none has"
+        f" a maxsim of 1.01: the best has {best:.3f})"
+    )
+
+
 def test_fallback_takes_the_closest_by_cosine_then_orders_by_maxsim(tmp_path, tiny_corpus, monkeypatch):
     from natoqa.answer import ask
 

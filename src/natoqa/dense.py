@@ -864,6 +864,14 @@ class DenseRanker:
             if a is not None:
                 answers.append(a)
         if not answers:
+            if explain and scores:
+                # --explain: the dense model declined too, and by how much
+                # (as a withdrawn lexical answer gives its numbers).
+                reason = (
+                    f"{result.reason} (and of the {FALLBACK_POOL} passages closest to the question, none has"
+                    f" a maxsim of {self.fallback:g}: the best has {max(scores):.3f})"
+                )
+                return replace(result, reason=reason)
             return result
         return replace(result, answered=True, answers=tuple(answers), reason="")
 
