@@ -347,3 +347,23 @@ def test_explain_rule_adds_up_to_the_sentence_score(seed_index):
     )
     assert f"plus {answermod.W_BIGRAM} x the weight of question word pairs it repeats" in explain["rule"]
     assert f"plus {answermod.W_KIND} x the question's mass when it holds a phrase of the kind" in explain["rule"]
+
+
+@pytest.mark.parametrize(
+    ("question", "before_ranking"),
+    [("Who won the football World Cup in 2018?", True), ("Is Ukraine part of the alliance?", False)],
+)
+def test_explain_gives_an_abstentions_confidence_and_the_minimum(seed_index, question, before_ranking):
+    # --explain gave an answer its numbers but an abstention only its
+    # words: how far the question fell short of answering went unsaid.
+    plain = answermod.ask(seed_index, question)
+    explained = answermod.ask(seed_index, question, explain=True)
+    assert not plain.answered and not explained.answered
+    assert plain.reason == answermod.TOO_LITTLE
+    q = answermod.analyse(seed_index, question)
+    # Refused before ranking or after, the same reason (the refusal before
+    # ranking is a shortcut, see test_the_early_refusal_changes_no_result).
+    assert answermod.may_answer(seed_index, q) != before_ranking
+    best = answermod.rank(seed_index, q, answermod.CANDIDATES)[0]
+    why = f"confidence {answermod.confidence(seed_index, q, best):.4f} in the best passage"
+    assert explained.reason == f"{answermod.TOO_LITTLE} ({why}, below {answermod.MIN_CONFIDENCE:g})"

@@ -1382,8 +1382,10 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
             return Result(question, False, (), "no passage shares a word with the question")
         return Result(question, False, (), "no searchable words in the question")
     # A question with terms or relatives always has a pool (each has
-    # postings), so this refusal is the one ranking would end in.
-    if not may_answer(index, q):
+    # postings), so this refusal is the one ranking would end in. With
+    # --explain ranking gives the refusal its number, the best passage's
+    # confidence, which the bound is not.
+    if not explain and not may_answer(index, q):
         return Result(question, False, (), TOO_LITTLE)
     # The answers shown, and the runner-up --explain names, must be exact.
     ranked = rank(index, q, top if top > CANDIDATES else CANDIDATES, exact=top + 1 if explain else top)
@@ -1391,7 +1393,9 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
         return Result(question, False, (), "no passage shares a word with the question")
     conf = confidence(index, q, ranked[0])
     if conf < MIN_CONFIDENCE:
-        return Result(question, False, (), TOO_LITTLE)
+        # With --explain an abstention gives its numbers, as an answer does.
+        why = f" (confidence {conf:.4f} in the best passage, below {MIN_CONFIDENCE:g})"
+        return Result(question, False, (), TOO_LITTLE + why if explain else TOO_LITTLE)
     answers = []
     for rank_no, c in enumerate(ranked[:top], 1):
         answer = _answer(index, q, c, rank_no)
