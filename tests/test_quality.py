@@ -3,6 +3,8 @@ rarity, headings, and short answers that are verbatim at their coordinates."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -367,3 +369,21 @@ def test_explain_gives_an_abstentions_confidence_and_the_minimum(seed_index, que
     best = answermod.rank(seed_index, q, answermod.CANDIDATES)[0]
     why = f"confidence {answermod.confidence(seed_index, q, best):.4f} in the best passage"
     assert explained.reason == f"{answermod.TOO_LITTLE} ({why}, below {answermod.MIN_CONFIDENCE:g})"
+
+
+@pytest.mark.parametrize("top", [answermod.CANDIDATES - 1, answermod.CANDIDATES, answermod.CANDIDATES + 1])
+def test_explain_names_the_last_answers_runner_up_however_deep(seed_index, top):
+    # From --top 12 on the ranking went exactly `top` deep, so the last
+    # answer's explanation had no runner-up, though more passages matched.
+    question = "What are NATO troops doing in Russia and Ukraine?"
+    deeper = answermod.ask(seed_index, question, top=top + 1).answers
+    assert len(deeper) == top + 1
+    explained = answermod.ask(seed_index, question, top=top, explain=True).answers
+    assert [replace(a, explain=None) for a in explained] == list(deeper[:top])
+    after = deeper[top]
+    assert explained[-1].explain["runner_up"] == {
+        "path": after.path,
+        "start_line": after.passage.start_line,
+        "end_line": after.passage.end_line,
+        "score": after.score,
+    }

@@ -1387,8 +1387,11 @@ def ask(index: Index, question: str, top: int = 1, explain: bool = False) -> Res
     # confidence, which the bound is not.
     if not explain and not may_answer(index, q):
         return Result(question, False, (), TOO_LITTLE)
-    # The answers shown, and the runner-up --explain names, must be exact.
-    ranked = rank(index, q, top if top > CANDIDATES else CANDIDATES, exact=top + 1 if explain else top)
+    # The answers shown, and the runner-up --explain names, must be exact;
+    # the last answer's runner-up is one past `top`, deeper than CANDIDATES
+    # from top = CANDIDATES on (the answers are the same: see rank).
+    depth = top + 1 if explain else top
+    ranked = rank(index, q, depth if depth > CANDIDATES else CANDIDATES, exact=depth)
     if not ranked:
         return Result(question, False, (), "no passage shares a word with the question")
     conf = confidence(index, q, ranked[0])
