@@ -333,6 +333,24 @@ def test_explain_gives_a_stand_in_its_index_idf_and_the_weight_it_counted_at(tmp
     assert stand_in["contribution"] == pytest.approx(answermod.PARTIAL * own["contribution"], abs=1e-4)
 
 
+def test_a_word_after_a_stand_in_for_it_counts_in_full(tmp_path):
+    # "concentration ... concern": the corpus term "concern" stood in for
+    # the first word at PARTIAL of its IDF, and the question's own "concern"
+    # after it was taken as a repeat, so it too counted at PARTIAL. The
+    # words' order must not change what the question weighs.
+    root = make_corpus(
+        tmp_path,
+        {"a.txt": "The council raised a concern about the harbour.\n\nThe harbour was quiet all winter.\n"},
+    )
+    index = Index(load_corpus(root))
+    first = answermod.analyse(index, "Was the concern a concentration?")
+    then = answermod.analyse(index, "Was the concentration a concern?")
+    weighs = {"concern": index.idf["concern"]}
+    assert dict(zip(then.terms, then.idf, strict=True)) == dict(zip(first.terms, first.idf, strict=True)) == weighs
+    assert then.mass == pytest.approx(first.mass)
+    assert sorted(then.telling) == sorted(first.telling)
+
+
 def test_explain_rule_adds_up_to_the_sentence_score(seed_index):
     # The rule gave the sentence score as its IDF plus W_BIGRAM x its pairs,
     # leaving out the W_KIND x mass a sentence holding the kind of phrase

@@ -268,6 +268,15 @@ def analyse(index: Index, question: str) -> Question:
     sequence = []
     telling: dict[str, tuple[str, float]] = {}
     for term in stems:
+        if term not in telling and term in weights and weights[term] < idf_of[term]:
+            # The question's own word after an earlier word stood in by it
+            # ("concentration ... concern"): it counts in full, as it would
+            # have first, not at the stand-in's share as a repeat.
+            telling[term] = (term, textmod.telling(term))
+            mass += idf_of[term] - weights[term]
+            weights[term] = idf_of[term]
+            sequence.append(term)
+            continue
         if term in telling or term in weights:
             seen = telling.get(term, (term, 0.0))[0]
             sequence.append(seen or None)
