@@ -421,3 +421,14 @@ def test_a_bug_is_one_line_with_exit_70(runner, monkeypatch):
     monkeypatch.setenv("NATOQA_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         runner.invoke(cli, ["ask", Q], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_output_is_utf8_whatever_stdout_was_set_to_encode(encoding):
+    # PYTHONIOENCODING=latin-1, or a pipe on Windows (the ANSI code page):
+    # the quote's curly apostrophe was an internal error, exit 70.
+    from click.testing import CliRunner
+
+    result = CliRunner(charset=encoding).invoke(cli, ["ask", "-q", "What does Putin want?"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "the world’s biggest security organization".encode() in result.stdout_bytes

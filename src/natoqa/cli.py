@@ -13,6 +13,7 @@ by signal N from outside natoqa (errors.WorkerKilled).
 
 from __future__ import annotations
 
+import codecs
 import errno
 import functools
 import io
@@ -116,6 +117,7 @@ class NatoqaGroup(click.Group):
                 # prints results, so fail before doing the work.
                 raise OSError(errno.EBADF, "standard output is closed")
             made_blocking = _blocking_stdout()
+            _utf8_stdout()
             _buffer_stdout()
             rv = super().main(args, prog_name or "natoqa", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
@@ -189,6 +191,23 @@ def _internal(exc: BaseException) -> int:
 # The stdout natoqa replaced (see _buffer_stdout), kept so that it is never
 # collected: collecting it would close file descriptor 1.
 _unbuffered = None
+
+
+def _utf8_stdout() -> None:
+    """Encode stdout as UTF-8 whatever the locale or PYTHONIOENCODING say.
+
+    Output is UTF-8 (README, "For scripts"): JSON must be, and the seed
+    article's curly quotes have no place in latin-1 or ASCII. Left in such an
+    encoding (PYTHONIOENCODING=latin-1, or a pipe on Windows, which Python
+    encodes in the ANSI code page), the first quote raised UnicodeEncodeError:
+    an internal error, exit 70, for a question that had its answer."""
+    out = sys.stdout
+    try:
+        if codecs.lookup(out.encoding).name == "utf-8":
+            return
+        out.reconfigure(encoding="utf-8")
+    except (AttributeError, LookupError, TypeError, ValueError, OSError):  # not a TextIOWrapper (a test's)
+        pass
 
 
 def _buffer_stdout() -> None:
