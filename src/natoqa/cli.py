@@ -30,15 +30,15 @@ EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = 70, 130, 141, 143
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0  every question answered
-  1  at least one question had no answer
-  2  bad usage or bad input
-  3  the corpus could not be loaded
-  70  an internal error (a bug in natoqa)
-  130 interrupted (Ctrl-C)
-  143 terminated (SIGTERM: kill, timeout)
-  141 the reader of stdout went away
-  128+N a batch's worker process was killed by signal N (137: kill -9)
+  0      every question answered
+  1      at least one question had no answer
+  2      bad usage or bad input
+  3      the corpus could not be loaded
+  70     an internal error (a bug in natoqa)
+  130    interrupted (Ctrl-C)
+  143    terminated (SIGTERM: kill, timeout)
+  141    the reader of stdout went away
+  128+N  a batch's worker process was killed by signal N (137: kill -9)
 """
 
 
@@ -636,14 +636,14 @@ def show(reference, corpus):
 
 CHECK_EXIT_HELP = """\b
 Exit codes:
-  0  the pass rate is at least --min-pass-rate
-  1  the pass rate is below it
-  2  a questions file is invalid (or bad usage)
-  3  a corpus could not be loaded
-  70  an internal error (a bug in natoqa)
-  130 interrupted (Ctrl-C)
-  143 terminated (SIGTERM: kill, timeout)
-  141 the reader of stdout went away
+  0      the pass rate is at least --min-pass-rate
+  1      the pass rate is below it
+  2      a questions file is invalid (or bad usage)
+  3      a corpus could not be loaded
+  70     an internal error (a bug in natoqa)
+  130    interrupted (Ctrl-C)
+  143    terminated (SIGTERM: kill, timeout)
+  141    the reader of stdout went away
 """
 
 
