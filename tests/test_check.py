@@ -87,6 +87,19 @@ questions:
 """
 
 
+def test_a_document_path_with_a_line_break_stays_on_the_got_line(runner, tmp_path):
+    # The `got:` line printed the quote's path as it was: a file name with a
+    # newline put the line:col and the quote on a line of their own.
+    doc = tmp_path / "two\nlines.txt"
+    doc.write_text("The council approved the budget in March.\n")
+    path = write(tmp_path, 'questions:\n  - question: "Who approved the budget?"\n    answers: ["nobody"]\n')
+    result = invoke(runner, [str(path), "--corpus", str(doc)])
+    assert result.exit_code == 1
+    got = f"  got:      {tmp_path}/two\u240alines.txt:1:1: “The council approved the budget in March.”"
+    assert result.stdout.splitlines()[3] == got
+    assert len(result.stdout.splitlines()) == 5
+
+
 def test_a_question_over_several_lines_is_one_line_of_the_report(runner, tiny_corpus, tmp_path):
     # A block scalar's line breaks were printed: the question ran over
     # lines of its own (and `>` left a blank one), the layout broken.

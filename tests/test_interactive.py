@@ -234,6 +234,19 @@ def out(console) -> list[str]:
     return [line.rstrip() for line in console.file.getvalue().splitlines()]
 
 
+def test_docs_shows_a_file_name_with_a_line_break_in_its_row(tmp_path):
+    # As `natoqa docs` does: the newline split the row, the title (the file
+    # name) starting a line of its own.
+    from rich.console import Console
+
+    doc = tmp_path / "two\nlines.txt"
+    doc.write_text("The council approved the budget in March.\n")
+    console = Console(file=io.StringIO(), width=200, color_system=None, highlight=False, markup=False)
+    repl = Repl(Session(load_index(load_corpus(str(doc)), use_cache=False)), console, console)
+    repl.handle(":docs")
+    assert out(console) == [f"1  {tmp_path}/two\u240alines.txt  two\u240alines"]
+
+
 def test_top_changes_how_many_answers(repl):
     repl.handle(":top 3")
     assert repl.session.top == 3
@@ -459,6 +472,20 @@ def test_a_corpus_broken_by_an_edit_is_said_and_answered_again_once_mended(tiny_
     assert "A saw cuts wood." in loop.console.file.getvalue()
     assert out(loop.err)[-1] == "the corpus changed; now Mended corpus: 2 documents, 5 passages"
     assert len(calls) == 2
+
+
+def test_an_error_naming_a_path_with_a_line_break_is_one_line(tiny_corpus):
+    # A link's %0A is a newline in the file name; the error named it as it
+    # was, in two lines, where the command line's errors show it as ␊.
+    loop, _ = _reopening_repl(tiny_corpus, False)
+    index_md = tiny_corpus / "INDEX.md"
+    index_md.write_text(index_md.read_text(encoding="utf-8") + "- [Gone](gone%0Aaway.txt)\n", encoding="utf-8")
+    loop.handle("What does a saw cut?")
+    # (Wrapped at the console's width: compared without its breaks.)
+    assert " ".join(out(loop.err)) == (
+        "natoqa: error: the corpus changed and cannot be loaded: "
+        f"{tiny_corpus}/INDEX.md:5: linked document not found: {tiny_corpus}/gone\u240aaway.txt"
+    )
 
 
 def test_a_document_saved_unchanged_is_opened_again_without_a_note(tiny_corpus):

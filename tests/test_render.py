@@ -306,6 +306,19 @@ def test_explain_renders_tables_runner_up_and_unknown_keys():
     ]
 
 
+def test_a_path_with_a_line_break_stays_on_the_reference_line():
+    # A file name may hold a newline: printed as it was, the reference (and
+    # the title from the file name) ran over two lines, the line:col on the
+    # second, where no editor finds a reference.
+    console = plain_console()
+    answer = make_answer(PASSAGE, "It glides for hours.", path="notes/two\nlines.txt", title="two\nlines")
+    render.print_human(console, Result("q", True, (answer,)), show_passage=False)
+    assert shown(console)[:2] == ["“It glides for hours.”", "notes/two\u240alines.txt:2:1  two\u240alines  score 3.14"]
+    console = plain_console()
+    render.print_explain(console, {"runner_up": {"path": "notes/two\nlines.txt", "start_line": 6, "end_line": 6}})
+    assert shown(console) == ["Runner-up: notes/two\u240alines.txt:6-6", ""]
+
+
 def test_explain_related_terms_that_count_show_the_bm25_score_with_the_terms():
     # The terms' total leaves out what a related word adds: the related
     # table's footer brings the two to the passage's BM25 score.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from natoqa import corpus as corpusmod
 from natoqa.errors import CorpusError, NatoqaError, Terminated
-from natoqa.render import visible
+from natoqa.render import single_line, visible
 from natoqa.session import Session
 
 PROMPT = "natoqa> "
@@ -201,8 +201,10 @@ class Repl:
         width = max(len(str(len(d.passages))) for d in documents)
         for d in documents:
             row = Text(f"{len(d.passages):>{width}}  ")
-            row.append(visible(d.path), style="bold")
-            row.append(f"  {visible(d.title)}")
+            # One row a document, as `natoqa docs` prints: a file name may
+            # hold a line break.
+            row.append(single_line(d.path), style="bold")
+            row.append(f"  {single_line(d.title)}")
             self.console.print(row)
 
     # Messages name corpus titles, paths and the user's words: their control
@@ -215,7 +217,8 @@ class Repl:
     def error(self, message: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text(f"natoqa: error: {visible(message)}", style="bold"))
+        # One line, as the command line's errors are: a path may hold a line break.
+        self.err.print(Text(f"natoqa: error: {single_line(message)}", style="bold"))
 
 
 # Commands typed without their colon: no question is one word of these.

@@ -234,10 +234,12 @@ def reference_text(answer: Answer):
     from rich.text import Text
 
     ref = Text()
-    where = visible(f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}")
+    # A file name may hold a line break: shown as a picture, as `-q` shows
+    # it, so the reference stays one line an editor can jump to.
+    where = single_line(f"{answer.path}:{answer.quote.start_line}:{answer.quote.start_col}")
     ref.append(where, style=Style(bold=True, link=_file_url(answer.path)))
     ref.append("  ")
-    ref.append(visible(answer.title), style="italic")
+    ref.append(single_line(answer.title), style="italic")
     ref.append(f"  score {answer.score:.2f}", style="dim")
     return ref
 
@@ -462,7 +464,7 @@ def print_explain(console, explain: dict) -> None:
             line = _labelled(f"{_label(key)}: ")
             if "path" in value and "start_line" in value:
                 end = value.get("end_line", value["start_line"])
-                line.append(visible(f"{value['path']}:{value['start_line']}-{end}"))
+                line.append(single_line(f"{value['path']}:{value['start_line']}-{end}"))
                 rest = {k: v for k, v in value.items() if k not in ("path", "start_line", "end_line")}
                 if rest:
                     line.append("  " + _cell(rest), style="dim")

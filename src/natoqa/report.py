@@ -69,7 +69,9 @@ def got_text(outcome: Outcome) -> str:
     a = result.answers[0]
     body = one_line(a.quote.text)
     opening, closing = quotation_marks(body)
-    return visible(f"{a.path}:{a.quote.start_line}:{a.quote.start_col}: {opening}{body}{closing}")
+    # The path as a picture of its line breaks too (a file name may hold
+    # one): the reference stays on the `got:` line.
+    return visible(f"{single_line(a.path)}:{a.quote.start_line}:{a.quote.start_col}: {opening}{body}{closing}")
 
 
 def case_dict(outcome: Outcome) -> dict:
