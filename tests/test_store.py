@@ -91,6 +91,7 @@ def test_an_edited_document_is_never_answered_from_the_old_index(tiny_corpus, op
         return store.load_index(load_corpus(tiny_corpus))
 
     assert ask(get(), "What cuts wood?").answers[0].quote.text == "A saw cuts wood."
+    before = cache_files("index-")
     doc = tiny_corpus / "tools.txt"
     stat = doc.stat()
     # Same size, same mtime: only the content tells the change.
@@ -98,7 +99,9 @@ def test_an_edited_document_is_never_answered_from_the_old_index(tiny_corpus, op
     os.utime(doc, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert doc.stat().st_size == stat.st_size
     assert ask(get(), "What cuts wood?").answers[0].quote.text == "A axe cuts wood."
-    assert len(cache_files("index-")) == 2  # keyed by content: a new file
+    # Keyed by content: a new file, which replaced the old one (pruned).
+    after = cache_files("index-")
+    assert len(before) == len(after) == 1 and after != before
 
 
 def test_an_edited_index_md_is_seen(tiny_corpus):

@@ -584,6 +584,9 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
                 and starts[-1] == len(tokens)
                 and (np.diff(starts) >= 0).all()
             ):
+                # Noted on a hit too: vectors made before locators named
+                # them are pruned with their index all the same.
+                store.remember_dense(paths[0].parent, index.corpus, key)
                 return vectors, tokens, starts
         except (OSError, ValueError, EOFError):
             pass  # missing, damaged or foreign: computed afresh below
@@ -607,7 +610,8 @@ def index_arrays(encoder: Encoder, index, folder: Path, use_cache: bool = True, 
         # Through the index's own guard: never written in a cache folder
         # inside the corpus, and a problem the index met already not said
         # a second time.
-        store.save_in_cache(paths[0].parent, index.corpus, write, warn, "the dense vectors")
+        if store.save_in_cache(paths[0].parent, index.corpus, write, warn, "the dense vectors"):
+            store.remember_dense(paths[0].parent, index.corpus, key)
     return vectors, tokens, starts
 
 

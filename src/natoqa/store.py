@@ -27,6 +27,9 @@ the system clock set back (ctime cannot be set by a program), so it is the
 one change this fast check cannot see. Quotes are cut from the document
 files themselves, whose sha256 is checked again when they are read.
 
+After a build, `prune` removes the files no corpus can use any more: the
+index an edit replaced and those of corpora no longer where they were.
+
 The index file is data, never code: a JSON header, then arrays of numbers
 and JSON texts, read with mmap, array and json. Its magic, format, byte
 order, size and a CRC-32 of the whole body are checked before anything in
@@ -42,6 +45,7 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import struct
 import sys
 import zlib
@@ -108,11 +112,17 @@ def load_index(corpus: Corpus, use_cache: bool = True, progress=None, warn=None)
         index = read_index(path, key, corpus)
     except Exception:  # a damaged or foreign file is never trusted
         index = None
-    if index is None:
+    built = index is None
+    if built:
         index = build(corpus, progress)
         if not save_in_cache(directory, corpus, lambda: write_index(path, index, key, corpus), warn):
             return index  # no index file: a locator would point at nothing (and warn twice)
-    save_in_cache(directory, corpus, lambda: write_locator(directory, corpus, key), warn)
+    replaced = []
+    save_in_cache(directory, corpus, lambda: replaced.append(write_locator(directory, corpus, key)), warn)
+    if built:
+        # Only after a build: the one time files may have become unused,
+        # and a scan of the locators costs little beside a build.
+        prune(directory, replaced[0] if replaced else None, key)
     return index
 
 
@@ -464,14 +474,17 @@ def _record(name: str):
     raise CacheMiss(f"unknown record type {name}")
 
 
-def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
-    """Record where the corpus is and what its files looked like when read."""
+def write_locator(directory: Path, corpus: Corpus, key: str) -> dict | None:
+    """Record where the corpus is and what its files looked like when read.
+
+    Returns the locator it replaced when that one named another index (an
+    edited document): its files may now be unused (see prune)."""
     docs = []
     for doc in corpus.documents:
         signature = list(getattr(doc, "signature", ()) or ())
         source = getattr(doc, "source", "")
         if not source or len(signature) != 6:
-            return  # a corpus not read from files: nothing to check later
+            return None  # a corpus not read from files: nothing to check later
         size, mtime, ctime, ino, dev, taken = signature
         trusted = taken - max(mtime, ctime) >= RACY_NS
         docs.append([source, doc.sha256, [size, mtime, ctime, ino, dev] if trusted else None, doc.path])
@@ -488,13 +501,18 @@ def write_locator(directory: Path, corpus: Corpus, key: str) -> None:
         "documents": docs,
     }
     path = _locator_path(directory, corpus.root)
+    previous = _read_locator_quietly(path)
+    if previous is not None and previous.get("key") == key and _keys(previous.get("dense")):
+        # The same index: the dense vectors recorded for it still belong.
+        locator["dense"] = _keys(previous.get("dense"))
     data = _locator_bytes(locator)
     try:
         if _read_cache_file(path) == data:
-            return
+            return None
     except OSError:
         pass
     write_atomic(path, [data])
+    return previous if previous is not None and previous.get("key") != key else None
 
 
 def _locator_json(locator: dict) -> bytes:
@@ -520,6 +538,102 @@ def _read_locator(path: Path) -> dict | None:
         return None
     locator = json.loads(data)
     return locator if isinstance(locator, dict) else None
+
+
+def _read_locator_quietly(path: Path) -> dict | None:
+    try:
+        return _read_locator(path)
+    except (OSError, ValueError):
+        return None  # missing, damaged or foreign: as good as none
+
+
+# --- pruning -------------------------------------------------------------------
+
+# What natoqa names its own files in the cache folder: nothing else there
+# is ever removed.
+_KEY = re.compile(r"[0-9a-f]{40}")
+_DENSE_PARTS = ("", "-tokens", "-starts")
+
+
+def _keys(value) -> list[str]:
+    """The cache keys in a locator's field, anything else dropped (a
+    locator is checked by its digest, not trusted to name only keys)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [k for k in value if isinstance(k, str) and _KEY.fullmatch(k)]
+
+
+def remember_dense(directory: Path, corpus, key: str) -> None:
+    """Note in the corpus's locator that `dense-<key>*.npy` are its dense
+    vectors, so that prune removes them with the index they were made for."""
+    path = _locator_path(directory, corpus.root)
+    locator = _read_locator_quietly(path)
+    if locator is None or locator.get("key") != content_key(corpus.fingerprint()):
+        return  # no locator for this content: nothing to note it in
+    dense = _keys(locator.get("dense"))
+    if key in dense:
+        return
+    # A few at most: one for each model the corpus was asked with.
+    locator["dense"] = (dense + [key])[-4:]
+    try:
+        write_atomic(path, [_locator_bytes(locator)])
+    except OSError:
+        pass  # only the pruning of these files is lost
+
+
+def prune(directory: Path, replaced: dict | None, current: str) -> list[Path]:
+    """Remove the cache files no corpus can use any more; the removed paths.
+
+    Without this the cache only grows: each edit of a document gives a new
+    index (hundreds of MB at 100,000 passages) and leaves the old one.
+    Removed: the index and dense vectors of `replaced` (the locator an edit
+    replaced), and those of a locator whose corpus is no longer where it
+    was (a deleted folder, a temporary one), with that locator. Kept: any
+    file another locator still names (two folders with the same content
+    share an index), and `current`. Only natoqa's own names are touched
+    (`index-<key>.nqi`, `dense-<key>*.npy`, `where-<key>.json`); a file
+    that cannot be removed is left, and costs space only. A corpus on a
+    drive that is not mounted just now loses its cached index, and gets
+    it built again when next asked.
+    """
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.startswith("where-") and e.name.endswith(".json")]
+    except OSError:
+        return []
+    indexes, dense, gone = set(), set(), []
+    if replaced is not None:
+        indexes.update(_keys(replaced.get("key")))
+        dense.update(_keys(replaced.get("dense")))
+    live = []
+    for entry in entries:
+        if not _KEY.fullmatch(entry.name[len("where-") : -len(".json")]):
+            continue
+        locator = _read_locator_quietly(Path(entry.path))
+        if locator is None:
+            continue
+        real = locator.get("real")
+        if isinstance(real, str) and os.path.isabs(real) and not os.path.lexists(real):
+            gone.append(Path(entry.path))
+            indexes.update(_keys(locator.get("key")))
+            dense.update(_keys(locator.get("dense")))
+        else:
+            live.append(locator)
+    for locator in live:
+        indexes.difference_update(_keys(locator.get("key")))
+        dense.difference_update(_keys(locator.get("dense")))
+    indexes.discard(current)
+    doomed = gone + [directory / f"index-{k}.nqi" for k in sorted(indexes)]
+    doomed += [directory / f"dense-{k}{part}.npy" for k in sorted(dense) for part in _DENSE_PARTS]
+    removed = []
+    for path in doomed:
+        try:
+            path.unlink()
+        except OSError:
+            continue  # gone already (another natoqa pruned it), or not ours to remove
+        removed.append(path)
+    return removed
 
 
 # --- reading -----------------------------------------------------------------
