@@ -796,3 +796,42 @@ def test_sharing_gives_what_a_build_gives(tmp_path, tiny_corpus):
         )
         assert np.array_equal(r.starts, built.starts)
         assert np.allclose(np.asarray(r.tokens, np.float32), np.asarray(built.tokens, np.float32), atol=1e-3)
+
+
+def test_a_model_with_the_same_file_sizes_gets_its_own_vectors(tmp_path):
+    # The key held the model files' sizes only: a fine-tuned MiniLM has the
+    # same tensors, so the same sizes, and was answered with the vectors
+    # of the model before it.
+    from natoqa.corpus import load_corpus
+    from natoqa.store import load_index
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The cat sat on the mat.\n", encoding="utf-8")
+    index = load_index(load_corpus(str(doc)), use_cache=False)
+    one, _ = tiny_model(tmp_path / "one", seed=0)
+    two, _ = tiny_model(tmp_path / "two", seed=1)
+    names = ("config.json", "vocab.txt", "model.safetensors")
+    assert [(one / n).stat().st_size for n in names] == [(two / n).stat().st_size for n in names]
+    assert dense.vectors_key(index, one) != dense.vectors_key(index, two)
+    # The same model in another folder (a reinstall, a copy) keeps its vectors.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for n in names:
+        (copy / n).write_bytes((one / n).read_bytes())
+    assert dense.vectors_key(index, copy) == dense.vectors_key(index, one)
+
+
+def test_the_vectors_key_reads_blocks_across_a_large_model_file(tmp_path, monkeypatch):
+    # A file larger than the samples: a change anywhere a block is read
+    # changes the key, the first block and the last included.
+    monkeypatch.setattr(dense, "SAMPLES", 4)
+    monkeypatch.setattr(dense, "SAMPLE_BYTES", 8)
+    path = tmp_path / "model.safetensors"
+    data = bytearray(range(100))
+    path.write_bytes(bytes(data))
+    base = dense._content_sample(path)
+    for where in (0, 99):
+        changed = bytearray(data)
+        changed[where] ^= 0xFF
+        path.write_bytes(bytes(changed))
+        assert dense._content_sample(path) != base, where

@@ -37,8 +37,9 @@ float16, as `dense-<key>-tokens.npy` (mapped, not read whole) and where
 each passage's tokens begin as `dense-<key>-starts.npy`. The token vectors
 take 768 bytes a token: about 150 MB for SQuAD 2.0 dev's 1,204 passages.
 Maxsim sees the first 254 word pieces of a passage's title and text, as
-its vector does. Each edit of a corpus makes a new key; old files stay
-until the cache folder is cleared.
+its vector does. Each edit of a corpus makes a new key; the corpus's
+locator names its vectors (store.remember_dense), so the old files are
+removed with the index they were made for (store.prune).
 """
 
 from __future__ import annotations
@@ -524,14 +525,43 @@ def inputs(index) -> list[str]:
     return texts
 
 
+# How much of a model file the vectors' key reads: SAMPLES blocks of
+# SAMPLE_BYTES spread evenly over it, the whole file when it is smaller.
+SAMPLES = 64
+SAMPLE_BYTES = 4096
+
+
+def _content_sample(path: Path) -> str:
+    """A digest of the file's size and of blocks spread over its content.
+
+    Not its size alone: a model fine-tuned from MiniLM has the same tensors,
+    so the same file sizes, and the vectors of the first model were taken
+    for its own. Every weight moves in fine-tuning, so any block tells
+    the two apart. Not the whole file either: hashing 90 MB would cost
+    each --dense start about 0.1 s. Not the mtime: a reinstall of the same
+    model would then compute every vector again (minutes)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        digest = hashlib.sha256(f"{size}\0".encode())
+        if size <= SAMPLES * SAMPLE_BYTES:
+            digest.update(f.read())
+        else:
+            last = size - SAMPLE_BYTES
+            for i in range(SAMPLES):  # the first block and the last included
+                f.seek(i * last // (SAMPLES - 1))
+                digest.update(f.read(SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
 def vectors_key(index, folder: Path) -> str:
     """The cache name's key: the corpus content, its passage and sentence
-    boundaries, the model files' sizes and this module's FORMAT."""
+    boundaries, the model files' content (_content_sample) and this
+    module's FORMAT."""
     corpus = index.corpus
     digest = hashlib.sha256(f"{FORMAT}\0{MAX_TOKENS}\0{corpus.fingerprint()}\0".encode())
     for name in ("config.json", "vocab.txt", "model.safetensors"):
         try:
-            digest.update(f"{name}\0{(folder / name).stat().st_size}\0".encode())
+            digest.update(f"{name}\0{_content_sample(folder / name)}\0".encode())
         except OSError:
             digest.update(f"{name}\0-\0".encode())
     for p in corpus.passages:
