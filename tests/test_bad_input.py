@@ -509,10 +509,22 @@ def test_a_large_allowed_document_loads_with_bounded_memory(tmp_path):
 # --- question cases -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("question", ["", "   ", "\t", " \n "], ids=["empty", "spaces", "tab", "newline"])
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--jsonl"], ["-q"]])
+def test_an_empty_question_is_a_usage_error(runner, question, fmt):
+    # `natoqa ask "$Q"` with Q unset was answered "no searchable words",
+    # exit 1, as if a question had been asked; a batch skips blank lines.
+    result = invoke(runner, ["ask", *fmt, "--", question])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "natoqa: error: the question is empty (give one as an argument, or '-' to read them from stdin)\n"
+    )
+
+
 @pytest.mark.parametrize(
     "question",
-    ["", "   ", "\t", "what is it?", "Who is it that was?", "?!... ,;", "“”’", "-- --"],
-    ids=["empty", "spaces", "tab", "stopwords", "more stopwords", "punctuation", "typographic quotes", "dashes"],
+    ["what is it?", "Who is it that was?", "?!... ,;", "“”’", "-- --"],
+    ids=["stopwords", "more stopwords", "punctuation", "typographic quotes", "dashes"],
 )
 def test_no_searchable_words_is_a_clear_no_answer(runner, question):
     result = invoke(runner, ["ask", "--", question])

@@ -529,6 +529,10 @@ def ask(question, top, explain, jobs, as_json, as_jsonl, quiet, no_color, corpus
             " (quote a question that starts or ends with '-')"
         )
     words = " ".join(question)
+    if question and not words.strip():
+        # `natoqa ask "$Q"` with Q unset: a slip in the call, said before
+        # the corpus is loaded, not "no answer" (exit 1) as if it were asked.
+        raise UsageError("the question is empty (give one as an argument, or '-' to read them from stdin)")
     index = _open(corpus, no_cache)
     session = Session(index, top=top, explain=explain, ranker=_ranker(index, no_cache) if dense else None)
     fmt = "json" if as_json else "jsonl" if as_jsonl else "quiet" if quiet else "human"
